@@ -228,7 +228,11 @@ func (m *machine) receiveAsMaster(adv *Advertisement, src netip.Addr) {
 	}
 }
 
+// yield hands over to a better master. It first advertises once more: the new
+// master then hears a lower-priority master and re-announces the VIPs, which is
+// what clients that followed our announcements (during a partition, say) need.
 func (m *machine) yield(adv *Advertisement, reason string) {
+	m.emit(action{kind: actSend, priority: m.priority})
 	if m.version == V3 {
 		m.masterAdverInterval = adv.Interval
 	}
