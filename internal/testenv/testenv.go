@@ -23,8 +23,12 @@ func Unavailable(t testing.TB, format string, args ...any) {
 }
 
 // RequireRoot stops the test unless it runs as root.
+// With -short (tier 1 only) it skips even in strict mode.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping privileged tier with -short")
+	}
 	if os.Geteuid() != 0 {
 		Unavailable(t, "needs root (run the test command with sudo)")
 	}
