@@ -114,16 +114,16 @@ const (
 // Netlink header constants (linux/netlink.h); spelled out so the codec builds on
 // every GOOS.
 const (
-	nlmsgHdrLen  = 16
-	genlHdrLen   = 4
-	nlmsgError   = 2
-	nlmsgDone    = 3
-	flagRequest  = 0x1
-	flagMulti    = 0x2
-	flagAck      = 0x4
-	flagDump     = 0x300
-	nlaTypeMask  = 0x3fff
-	nlaHdrLen    = 4
+	nlmsgHdrLen = 16
+	genlHdrLen  = 4
+	nlmsgError  = 2
+	nlmsgDone   = 3
+	flagRequest = 0x1
+	flagMulti   = 0x2
+	flagAck     = 0x4
+	flagDump    = 0x300
+	nlaTypeMask = 0x3fff
+	nlaHdrLen   = 4
 )
 
 // encoder appends netlink messages to a reusable buffer. It writes the bytes the

@@ -343,6 +343,10 @@ func (d Destination) Validate(svc ServiceKey) error {
 	if d.Address.Zone() != "" {
 		return fmt.Errorf("%w: destination %s has a zone", ErrInvalid, d.Address)
 	}
+	// ip_vs_new_dest accepts only unicast (or local) destinations, never link-local IPv6.
+	if a := d.Address.Unmap(); a.IsMulticast() || a.IsUnspecified() || a.IsLinkLocalUnicast() && a.Is6() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("%w: destination %s is not a unicast address", ErrInvalid, d.Address)
+	}
 	if d.Forwarding > Bypass {
 		return fmt.Errorf("%w: destination %s: forwarding %s", ErrInvalid, d.AddrPort(), d.Forwarding)
 	}
@@ -386,11 +390,11 @@ type Stats struct {
 	BytesIn     uint64
 	BytesOut    uint64
 
-	CPS       uint64
-	PPSIn     uint64
-	PPSOut    uint64
-	BPSIn     uint64
-	BPSOut    uint64
+	CPS    uint64
+	PPSIn  uint64
+	PPSOut uint64
+	BPSIn  uint64
+	BPSOut uint64
 }
 
 // Timeouts are the connection timeouts of the IPVS connection table. Zero fields
