@@ -38,7 +38,7 @@ func activeBackup(tb testing.TB) (*Router, Packet) {
 	r.apply()
 	adv := Advertisement{Version: V3, VRID: 1, Priority: 200, Interval: time.Second,
 		Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")},
-		Src: master, Dst: netip.MustParseAddr("224.0.0.18")}
+		Src:       master, Dst: netip.MustParseAddr("224.0.0.18")}
 	payload, err := adv.MarshalBinary()
 	if err != nil {
 		tb.Fatal(err)

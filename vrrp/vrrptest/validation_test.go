@@ -51,7 +51,10 @@ func TestHostilePacketsAreDroppedAndCounted(t *testing.T) {
 			{vrrp.DropAuth, marshal(func(a *vrrp.Advertisement) { a.AuthData = vrrp.PasswordAuth("guess") }), 255},
 			{vrrp.DropAuth, marshal(func(a *vrrp.Advertisement) { a.AuthType = vrrp.AuthNone; a.AuthData = [8]byte{} }), 255},
 			{vrrp.DropInterval, marshal(func(a *vrrp.Advertisement) { a.Interval = 2 * time.Second }), 255},
-			{vrrp.DropAddressList, marshal(func(a *vrrp.Advertisement) { a.Priority = 254; a.Addresses = []netip.Addr{netip.MustParseAddr("192.0.2.99")} }), 255},
+			{vrrp.DropAddressList, marshal(func(a *vrrp.Advertisement) {
+				a.Priority = 254
+				a.Addresses = []netip.Addr{netip.MustParseAddr("192.0.2.99")}
+			}), 255},
 		}
 		for _, tc := range cases {
 			before := a.r.Stats().Drops[tc.reason]
