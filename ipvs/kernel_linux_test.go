@@ -1,0 +1,326 @@
+//go:build linux
+
+package ipvs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/ipvs"
+	"github.com/lvskit/lvskit/ipvs/internal/scenario"
+	"github.com/lvskit/lvskit/ipvs/ipvstest"
+)
+
+// The kernel tests run inside the test VM (internal/vmtest), which sets
+// LVSKIT_IPVS_KERNEL=1 and has IPVS loaded and ipvsadm on PATH. They change the
+// IPVS table of the network namespace they run in, so they never run elsewhere.
+func kernelClient(t *testing.T) *ipvs.Client {
+	t.Helper()
+	if os.Getenv("LVSKIT_IPVS_KERNEL") != "1" {
+		t.Skip("kernel IPVS tests run in the test VM (LVSKIT_IPVS_KERNEL=1)")
+	}
+	c, err := ipvs.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Flush(); c.Close() })
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// kernelSchedulers returns the schedulers this kernel has. Only twos (Linux 6.2)
+// may be missing; any other missing scheduler module is a failure.
+func kernelSchedulers(t *testing.T, c *ipvs.Client) []string {
+	var have []string
+	for i, s := range ipvstest.Schedulers {
+		k := ipvs.ServiceKey{Address: netip.MustParseAddr("192.0.2.200"), Port: uint16(i + 1), Protocol: ipvs.TCP}
+		err := c.CreateService(ipvs.Service{ServiceKey: k, Scheduler: s})
+		switch {
+		case err == nil:
+			have = append(have, s)
+			if err := c.DeleteService(k); err != nil {
+				t.Fatal(err)
+			}
+		case errors.Is(err, ipvs.ErrUnknownScheduler) && s == "twos":
+			t.Logf("scheduler %s not in this kernel (added in Linux 6.2)", s)
+		default:
+			t.Fatalf("scheduler %s: %v", s, err)
+		}
+	}
+	return have
+}
+
+func TestKernelScenarios(t *testing.T) {
+	c := kernelClient(t)
+	scheds := kernelSchedulers(t, c)
+	scenario.Run(t, func(t *testing.T) ipvs.Interface {
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}, scenario.Options{Schedulers: scheds, SyncInterface: "lo"})
+}
+
+func TestKernelNetNSPath(t *testing.T) {
+	kernelClient(t)
+	c, err := ipvs.Open(&ipvs.Config{NetNSPath: "/proc/self/ns/net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Services(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ipvsadm(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("ipvsadm", args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ipvsadm %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// rule is one service or destination parsed from ipvsadm's rule syntax.
+type rule struct {
+	svc  ipvs.Service
+	dest *ipvs.Destination
+}
+
+// parseRules reads `ipvsadm -S -n` output (also the input of `ipvsadm -R`).
+func parseRules(t *testing.T, text string) []rule {
+	t.Helper()
+	var rules []rule
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		var r rule
+		var d ipvs.Destination
+		v6 := false
+		next := func(i *int) string {
+			*i++
+			if *i >= len(f) {
+				t.Fatalf("ipvsadm rule %q: %s needs a value", line, f[*i-1])
+			}
+			return f[*i]
+		}
+		for i := 1; i < len(f); i++ {
+			switch f[i] {
+			case "-t", "-u", "--sctp-service":
+				ap := netip.MustParseAddrPort(next(&i))
+				r.svc.Address, r.svc.Port = ap.Addr(), ap.Port()
+				r.svc.Protocol = map[string]ipvs.Protocol{"-t": ipvs.TCP, "-u": ipvs.UDP, "--sctp-service": ipvs.SCTP}[f[i-1]]
+			case "-f":
+				m, _ := strconv.Atoi(next(&i))
+				r.svc.FirewallMark = uint32(m)
+			case "-6":
+				v6 = true
+			case "-s":
+				r.svc.Scheduler = next(&i)
+			case "-p":
+				r.svc.Flags |= ipvs.FlagPersistent
+				s, _ := strconv.Atoi(next(&i))
+				r.svc.Timeout = time.Duration(s) * time.Second
+			case "-M":
+				m := next(&i)
+				if a, err := netip.ParseAddr(m); err == nil {
+					b := a.As4()
+					n := 0
+					for _, x := range b {
+						for ; x&0x80 != 0; x <<= 1 {
+							n++
+						}
+					}
+					r.svc.Netmask = n
+				} else {
+					r.svc.Netmask, _ = strconv.Atoi(m)
+				}
+			case "-o":
+				r.svc.Flags |= ipvs.FlagOnePacket
+			case "--pe":
+				r.svc.PersistenceEngine = next(&i)
+			case "-b":
+				for _, fl := range strings.Split(next(&i), ",") {
+					r.svc.Flags |= map[string]ipvs.ServiceFlags{"sh-fallback": ipvs.FlagSHFallback, "sh-port": ipvs.FlagSHPort,
+						"mh-fallback": ipvs.FlagMHFallback, "mh-port": ipvs.FlagMHPort, "flag-1": ipvs.FlagSHFallback, "flag-2": ipvs.FlagSHPort}[fl]
+				}
+			case "-r":
+				s := next(&i)
+				if ap, err := netip.ParseAddrPort(s); err == nil {
+					d.Address, d.Port = ap.Addr(), ap.Port()
+				} else {
+					d.Address = netip.MustParseAddr(strings.Trim(s, "[]"))
+				}
+				r.dest = &d
+			case "-g":
+				d.Forwarding = ipvs.DirectRoute
+			case "-i":
+				d.Forwarding = ipvs.Tunnel
+			case "-m":
+				d.Forwarding = ipvs.Masquerade
+			case "-w":
+				d.Weight, _ = strconv.Atoi(next(&i))
+			case "-x":
+				u, _ := strconv.Atoi(next(&i))
+				d.UpperThreshold = uint32(u)
+			case "-y":
+				l, _ := strconv.Atoi(next(&i))
+				d.LowerThreshold = uint32(l)
+			case "--tun-type":
+				d.TunnelType = map[string]ipvs.TunnelType{"ipip": ipvs.IPIP, "gue": ipvs.GUE, "gre": ipvs.GRE}[next(&i)]
+			case "--tun-port":
+				p, _ := strconv.Atoi(next(&i))
+				d.TunnelPort = uint16(p)
+			case "--tun-nocsum":
+			case "--tun-csum":
+				d.TunnelFlags |= ipvs.TunnelChecksum
+			case "--tun-remcsum":
+				d.TunnelFlags |= ipvs.TunnelRemoteChecksum
+			default:
+				t.Fatalf("ipvsadm rule %q: unexpected %q", line, f[i])
+			}
+		}
+		if v6 && r.svc.FirewallMark != 0 {
+			r.svc.Family = ipvs.IPv6
+		}
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+func describe(rules []rule) []string {
+	var out []string
+	for _, r := range rules {
+		k := r.svc.Key()
+		if r.dest == nil {
+			out = append(out, fmt.Sprintf("%s sched=%s flags=%s timeout=%v mask=%d pe=%q", k, r.svc.Scheduler, r.svc.Flags, r.svc.Timeout, normMask(r.svc), r.svc.PersistenceEngine))
+			continue
+		}
+		d := r.dest
+		out = append(out, fmt.Sprintf("%s -> %s fwd=%s w=%d u=%d l=%d tun=%s/%d/%#x", k, d.AddrPort(), d.Forwarding, d.Weight, d.UpperThreshold, d.LowerThreshold, d.TunnelType, d.TunnelPort, uint16(d.TunnelFlags)))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func normMask(s ipvs.Service) int {
+	if s.Netmask != 0 {
+		return s.Netmask
+	}
+	if s.Key().Family == ipvs.IPv6 {
+		return 128
+	}
+	return 32
+}
+
+// dumpRules reads the table through the client as rules.
+func dumpRules(t *testing.T, c *ipvs.Client) []rule {
+	t.Helper()
+	svcs, err := c.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []rule
+	for _, s := range svcs {
+		rules = append(rules, rule{svc: s})
+		ds, err := c.Destinations(s.ServiceKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			rules = append(rules, rule{svc: s, dest: &d})
+		}
+	}
+	return rules
+}
+
+// TestKernelIpvsadmAgrees programs every field through the client and checks that
+// ipvsadm reads the same table, then has ipvsadm program a table and checks that
+// the client reads back exactly that.
+func TestKernelIpvsadmAgrees(t *testing.T) {
+	c := kernelClient(t)
+	svcs := scenario.Services(kernelSchedulers(t, c))
+	for _, s := range svcs {
+		if err := c.CreateService(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	web := svcs[0].ServiceKey
+	for _, d := range scenario.Destinations() {
+		if err := c.CreateDestination(web, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := ipvsadm(t, "", "-S", "-n")
+	if got, want := describe(parseRules(t, saved)), describe(dumpRules(t, c)); !slices.Equal(got, want) {
+		t.Errorf("ipvsadm -S -n disagrees with what we programmed:\nipvsadm:\n  %s\nours:\n  %s\nraw:\n%s",
+			strings.Join(got, "\n  "), strings.Join(want, "\n  "), saved)
+	}
+	listing := ipvsadm(t, "", "-Ln")
+	for _, s := range svcs {
+		if s.FirewallMark == 0 && !strings.Contains(listing, netip.AddrPortFrom(s.Address, s.Port).String()) {
+			t.Errorf("ipvsadm -Ln lacks %s:\n%s", s.ServiceKey, listing)
+		}
+	}
+
+	// ipvsadm programs; we read back. Restoring what ipvsadm saved round-trips
+	// every field through ipvsadm's encoder too.
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ipvsadm(t, saved, "-R")
+	if got, want := describe(dumpRules(t, c)), describe(parseRules(t, saved)); !slices.Equal(got, want) {
+		t.Errorf("after ipvsadm -R we read:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// TestKernelReconcilerRestoresIpvsadmDelete deletes a reconciled service with
+// ipvsadm and checks that the next reconciliation restores it, leaving a service
+// it does not own alone.
+func TestKernelReconcilerRestoresIpvsadmDelete(t *testing.T) {
+	c := kernelClient(t)
+	ipvsadm(t, "", "-A", "-t", "192.0.2.99:80", "-s", "rr")
+	vip := netip.MustParseAddr("192.0.2.10")
+	r := ipvs.NewReconciler(c, &ipvs.ReconcilerConfig{Owns: ipvs.OwnAddresses(vip)})
+	svc := ipvs.Service{ServiceKey: ipvs.ServiceKey{Address: vip, Port: 80, Protocol: ipvs.TCP}, Scheduler: "wrr"}
+	err := r.SetDesired([]ipvs.VirtualServer{{Service: svc, RealServers: []ipvs.RealServer{
+		{Destination: ipvs.Destination{Address: netip.MustParseAddr("198.51.100.1"), Port: 80, Forwarding: ipvs.DirectRoute, Weight: 3}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ipvsadm(t, "", "-D", "-t", "192.0.2.10:80")
+	rep, err := r.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.CreatedServices) != 1 || len(rep.CreatedDestinations) != 1 || len(rep.DeletedServices) != 0 {
+		t.Fatalf("report %+v, want the service and its destination recreated", rep)
+	}
+	out := ipvsadm(t, "", "-S", "-n")
+	for _, want := range []string{"-A -t 192.0.2.10:80 -s wrr", "-a -t 192.0.2.10:80 -r 198.51.100.1:80 -g -w 3", "-A -t 192.0.2.99:80 -s rr"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ipvsadm -S -n lacks %q:\n%s", want, out)
+		}
+	}
+}
