@@ -64,6 +64,9 @@ func (p p) timerKeyword(t *checkTimers, s *stmt) bool {
 	case "retry", "nb_get_retry":
 		if n, ok := p.intArg(s, 0, 1<<20); ok {
 			t.retry = &n
+			if s.kw() == "nb_get_retry" {
+				p.warnf(s.pos, "nb_get_retry is deprecated; it is read as retry")
+			}
 		}
 	case "alpha":
 		if v, ok := p.boolOpt(s); ok {
@@ -186,7 +189,7 @@ func (p p) virtualServer(s *stmt) *VirtualServer {
 		p.errorf(s.pos, "virtual_server needs a { } block")
 		return nil
 	}
-	vs := &VirtualServer{Pos: s.pos, Quorum: 1, Protocol: "TCP", Scheduler: "wlc", Method: MethodNAT}
+	vs := &VirtualServer{Pos: s.pos, Quorum: 1, Scheduler: "wlc", Method: MethodNAT}
 	a := s.args()
 	var ok bool
 	switch {
@@ -213,6 +216,7 @@ func (p p) virtualServer(s *stmt) *VirtualServer {
 	where := "in virtual_server " + vs.name()
 	var t checkTimers
 	inhibit := false
+	schedSet, methodSet := false, false
 	for _, b := range s.block {
 		if p.timerKeyword(&t, b) {
 			continue
@@ -223,12 +227,12 @@ func (p p) virtualServer(s *stmt) *VirtualServer {
 				if !schedulers[v] {
 					p.errorf(b.pos, "%s: unknown scheduler %q", b.kw(), v)
 				} else {
-					vs.Scheduler = v
+					vs.Scheduler, schedSet = v, true
 				}
 			}
 		case "lb_kind", "lvs_method":
 			if m, ok := p.method(b); ok {
-				vs.Method = m
+				vs.Method, methodSet = m, true
 			}
 		case "persistence_timeout":
 			if p.n(b, 0, 1) {
@@ -316,6 +320,12 @@ func (p p) virtualServer(s *stmt) *VirtualServer {
 		}
 	}
 	vs.InhibitOnFailure = inhibit
+	if !schedSet {
+		p.warnf(s.pos, "virtual_server %s: no lb_algo, using wlc as keepalived does", vs.name())
+	}
+	if !methodSet && !allMethodsSet(vs.RealServers) {
+		p.warnf(s.pos, "virtual_server %s: no lb_kind, using NAT as keepalived does", vs.name())
+	}
 	if t.alpha != nil {
 		vs.Alpha = *t.alpha
 	}
@@ -331,6 +341,9 @@ func (p p) virtualServer(s *stmt) *VirtualServer {
 	// Real servers were parsed before the virtual server's own settings
 	// were all known (keepalived allows them in any order): resolve now.
 	for _, rs := range vs.RealServers {
+		if rs.Port == 0 && vs.FWMark == 0 && vs.Group == "" {
+			rs.Port = vs.Port // as keepalived: a real server without a port uses the service's
+		}
 		rt := rs.timers.over(t)
 		if !rs.methodSet {
 			rs.Method = vs.Method
@@ -346,6 +359,15 @@ func (p p) virtualServer(s *stmt) *VirtualServer {
 		}
 	}
 	return vs
+}
+
+func allMethodsSet(rss []*RealServer) bool {
+	for _, rs := range rss {
+		if !rs.methodSet {
+			return false
+		}
+	}
+	return len(rss) > 0
 }
 
 // name renders the virtual server as keepalived's logs do.

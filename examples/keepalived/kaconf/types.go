@@ -268,7 +268,9 @@ type VirtualServer struct {
 	DelayLoop time.Duration // default 60s
 	Scheduler string        // lb_algo / lvs_sched, default "wlc"
 	Method    Method        // lb_kind / lvs_method, default NAT
-	Protocol  string        // TCP (default), UDP or SCTP
+	// Protocol is TCP, UDP or SCTP; empty for a fwmark service, which
+	// matches any protocol.
+	Protocol string
 	// PersistenceTimeout is 0 for a non-persistent service; the keyword
 	// without a value means keepalived's 360s.
 	PersistenceTimeout time.Duration
@@ -286,6 +288,8 @@ type VirtualServer struct {
 	InhibitOnFailure       bool    `json:",omitempty"`
 	Virtualhost            string  `json:",omitempty"`
 	RealServers            []*RealServer
+
+	groupEntries []VSGEntry // of Group, for validation
 }
 
 // SorryServer replaces the real servers while the quorum is lost.

@@ -3,6 +3,7 @@ package kaconf
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -323,6 +324,7 @@ func (p p) checkVirtualServer(vs *VirtualServer, vsgs map[string]*VirtualServerG
 			e("no virtual_server_group %s", vs.Group)
 			break
 		}
+		vs.groupEntries = g.Entries
 		for _, en := range g.Entries {
 			if en.First.IsValid() {
 				ipv6, knownFamily = en.First.Is6(), true
@@ -331,14 +333,38 @@ func (p p) checkVirtualServer(vs *VirtualServer, vsgs map[string]*VirtualServerG
 				}
 			}
 		}
-	case vs.FWMark == 0:
+	case vs.FWMark != 0:
+		if vs.HASuspend {
+			e("ha_suspend cannot be used with a fwmark service (keepalived clears it)")
+		}
+	default:
 		ipv6, knownFamily = vs.Addr.Is6(), true
 		if vs.Port == 0 && vs.PersistenceTimeout == 0 {
 			e("a virtual server without a port needs persistence_timeout")
 		}
 	}
+	byAddr := vs.FWMark == 0 && (vs.Group == "" || slices.ContainsFunc(vsgs[vs.Group].entries(), func(e VSGEntry) bool { return e.First.IsValid() }))
+	switch {
+	case byAddr && vs.Protocol == "":
+		e("protocol is required (keepalived falls back to UDP, the kernel's default)")
+	case !byAddr && vs.Protocol != "":
+		p.warnf(vs.Pos, "%s: protocol is ignored for a fwmark service", name)
+	}
+	weights := 0
+	for _, rs := range vs.RealServers {
+		weights += rs.Weight
+	}
+	if len(vs.RealServers) > 0 && vs.Quorum > weights {
+		e("quorum %d exceeds the total weight %d of the real servers, so it could never be met (keepalived lowers it)", vs.Quorum, weights)
+	}
+	if vs.Hysteresis >= vs.Quorum {
+		e("hysteresis %d must be less than quorum %d", vs.Hysteresis, vs.Quorum)
+	}
 	if vs.PersistenceGranularity > 32 && knownFamily && !ipv6 {
 		e("persistence_granularity /%d is longer than an IPv4 address", vs.PersistenceGranularity)
+	}
+	if ss := vs.SorryServer; ss != nil {
+		p.checkPort(vs, vs.Method, ss.Port, ss.Pos, name, "sorry_server "+ss.Addr.String())
 	}
 	if ss := vs.SorryServer; ss != nil && knownFamily && ss.Addr.Is6() != ipv6 && vs.Method != MethodTUN {
 		p.errorf(ss.Pos, "%s: sorry_server %s is not the virtual server's address family", name, ss.Addr)
@@ -356,9 +382,7 @@ func (p p) checkVirtualServer(vs *VirtualServer, vsgs map[string]*VirtualServerG
 		if knownFamily && rs.Addr.Is6() != ipv6 && rs.Method != MethodTUN {
 			p.errorf(rs.Pos, "%s: real_server %s is not the virtual server's address family (only TUN may mix)", name, rs.Addr)
 		}
-		if rs.Port == 0 && vs.FWMark == 0 && vs.Group == "" && vs.Port != 0 && rs.Method == MethodNAT {
-			p.errorf(rs.Pos, "%s: real_server %s needs a port with NAT", name, rs.Addr)
-		}
+		p.checkPort(vs, rs.Method, rs.Port, rs.Pos, name, "real_server "+rs.Addr.String())
 		for _, c := range rs.Checkers {
 			if checkerHasConnection(c.Type) && c.Type != PingCheck && c.ConnectPort == 0 {
 				p.errorf(c.Pos, "%s: %s of real_server %s needs connect_port (the real server has no port)", name, c.Type, rs.Addr)
@@ -373,4 +397,33 @@ func (p p) checkVirtualServer(vs *VirtualServer, vsgs map[string]*VirtualServerG
 			}
 		}
 	}
+}
+
+// checkPort enforces that only NAT rewrites ports: with DR and TUN the
+// packet reaches the real server unchanged, so its port must be the
+// service's (keepalived resets it), and a fwmark service has no port.
+func (p p) checkPort(vs *VirtualServer, m Method, port uint16, pos Pos, name, what string) {
+	if m == MethodNAT || port == 0 {
+		return
+	}
+	switch {
+	case vs.FWMark != 0:
+		p.errorf(pos, "%s: %s: a port with lb_kind %s on a fwmark service is ignored by keepalived; remove it", name, what, m)
+	case vs.Group != "":
+		for _, e := range vs.groupEntries {
+			if e.Port != 0 && e.Port != port {
+				p.errorf(pos, "%s: %s: port %d differs from the group's port %d, which lb_kind %s cannot change", name, what, port, e.Port, m)
+				return
+			}
+		}
+	case port != vs.Port:
+		p.errorf(pos, "%s: %s: port %d differs from the service's port %d, which lb_kind %s cannot change (keepalived resets it)", name, what, port, vs.Port, m)
+	}
+}
+
+func (g *VirtualServerGroup) entries() []VSGEntry {
+	if g == nil {
+		return nil
+	}
+	return g.Entries
 }
