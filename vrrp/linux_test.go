@@ -19,6 +19,7 @@ import (
 	"github.com/lvskit/lvskit/internal/netns"
 	"github.com/lvskit/lvskit/internal/testenv"
 	"github.com/lvskit/lvskit/vrrp"
+	"golang.org/x/sys/unix"
 )
 
 // Tier 2: the Linux transport over real raw sockets between network namespaces
@@ -464,5 +465,97 @@ func TestTransportAllocations(t *testing.T) {
 		if n := testing.AllocsPerRun(200, exchange); n != 0 {
 			t.Errorf("IPv6=%v: %v allocations per advert sent and received, want 0", v6, n)
 		}
+	}
+}
+
+// TestTransportNeedsCapNetRaw drops CAP_NET_RAW from the one thread that calls
+// Listen (capabilities are per thread; the lab's Do thread is discarded
+// afterwards) and checks that the error names the capability and is a
+// permission error.
+func TestTransportNeedsCapNetRaw(t *testing.T) {
+	l := newTransportLab(t)
+	err := l.a.Do(func() error {
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			return err
+		}
+		data[0].Effective &^= 1 << unix.CAP_NET_RAW
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return err
+		}
+		conn, err := vrrp.Listen(vrrp.ListenConfig{Interface: "eth0", VRID: 1})
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	})
+	if !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "CAP_NET_RAW") {
+		t.Errorf("Listen without CAP_NET_RAW: %v; want a permission error naming CAP_NET_RAW", err)
+	}
+}
+
+// TestTransportManyConnsOneSocket: every VRID on one interface, one socket.
+func TestTransportManyConnsOneSocket(t *testing.T) {
+	l := newTransportLab(t)
+	conns := make([]*vrrp.RawConn, 256)
+	for vrid := 1; vrid <= 255; vrid++ {
+		conns[vrid] = listen(t, l.b, vrrp.ListenConfig{VRID: uint8(vrid)})
+	}
+	if n := procRawSockets(t, l.b, false); n != 1 {
+		t.Errorf("%d raw VRRP sockets for 255 Conns, want 1", n)
+	}
+	a := listen(t, l.a, vrrp.ListenConfig{VRID: 200})
+	r := receive(conns[200])
+	if err := a.WriteAdvert(sample(vrrp.V3, 200, false)); err != nil {
+		t.Fatal(err)
+	}
+	if pkt := r.next(t); pkt.Payload[1] != 200 {
+		t.Errorf("Conn for VRID 200 got VRID %d", pkt.Payload[1])
+	}
+	for _, c := range conns[1:] {
+		c.Close()
+	}
+	if n := procRawSockets(t, l.b, false); n != 0 {
+		t.Errorf("%d raw VRRP sockets left after closing every Conn", n)
+	}
+}
+
+// BenchmarkTransport sends an advert from one namespace and receives it in
+// another through real raw sockets (one op = one advert on the wire).
+func BenchmarkTransport(b *testing.B) {
+	for _, v6 := range []bool{false, true} {
+		name := "v3v4"
+		if v6 {
+			name = "v3v6"
+		}
+		b.Run(name, func(b *testing.B) {
+			lab := netns.New(b)
+			sw := lab.Switch("sw")
+			na, nb := lab.Node("a"), lab.Node("b")
+			sw.Plug(na, "eth0", netip.MustParsePrefix("10.99.0.1/24"))
+			sw.Plug(nb, "eth0", netip.MustParsePrefix("10.99.0.2/24"))
+			var ca, cb vrrp.Conn
+			cfg := vrrp.ListenConfig{Interface: "eth0", VRID: 1, IPv6: v6}
+			if err := na.Do(func() (err error) { ca, err = vrrp.Listen(cfg); return err }); err != nil {
+				b.Fatal(err)
+			}
+			defer ca.Close()
+			if err := nb.Do(func() (err error) { cb, err = vrrp.Listen(cfg); return err }); err != nil {
+				b.Fatal(err)
+			}
+			defer cb.Close()
+			adv := sample(vrrp.V3, 1, v6)
+			buf := make([]byte, 2048)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ca.WriteAdvert(adv); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := cb.ReadPacket(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
