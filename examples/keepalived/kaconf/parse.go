@@ -505,6 +505,7 @@ func (p p) syncGroup(s *stmt) *SyncGroup {
 				for _, m := range b.block {
 					if p.n(m, 0, 0) {
 						g.Members = append(g.Members, m.kw())
+						g.memberPos = append(g.memberPos, m.pos)
 					}
 				}
 			}

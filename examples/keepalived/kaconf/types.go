@@ -225,6 +225,8 @@ type SyncGroup struct {
 	TrackScripts    []Track `json:",omitempty"`
 	TrackFiles      []Track `json:",omitempty"`
 	Notify          Notify  `json:",omitzero"`
+
+	memberPos []Pos // where each of Members was written
 }
 
 // VirtualServerGroup is a virtual_server_group block.

@@ -50,13 +50,13 @@ func (p p) validate(c *Config) {
 		groups[g.Name] = g
 		p.resolveTracks(g.TrackScripts, "vrrp_sync_group "+g.Name, scripts, files, usedScripts, true)
 		p.resolveTracks(g.TrackFiles, "vrrp_sync_group "+g.Name, scripts, files, usedScripts, false)
-		for _, m := range g.Members {
+		for i, m := range g.Members {
 			in, ok := instances[m]
 			switch {
 			case !ok:
-				p.errorf(g.Pos, "vrrp_sync_group %s: no vrrp_instance %s", g.Name, m)
+				p.errorf(g.memberPos[i], "vrrp_sync_group %s: no vrrp_instance %s", g.Name, m)
 			case in.SyncGroup != "":
-				p.errorf(g.Pos, "vrrp_sync_group %s: vrrp_instance %s is already in vrrp_sync_group %s", g.Name, m, in.SyncGroup)
+				p.errorf(g.memberPos[i], "vrrp_sync_group %s: vrrp_instance %s is already in vrrp_sync_group %s", g.Name, m, in.SyncGroup)
 			default:
 				in.SyncGroup = g.Name
 				p.noWeightsInGroup(in, g)
@@ -120,12 +120,8 @@ func (p p) instanceDefaults(in *Instance, g *GlobalDefs) {
 			in.State = StateMaster
 		}
 	}
-	for _, v := range in.VIPs {
-		if v.Prefix.Addr().Is6() {
-			in.IPv6 = true
-			break
-		}
-	}
+	// As in keepalived, the first address decides the instance's family.
+	in.IPv6 = len(in.VIPs) > 0 && in.VIPs[0].Prefix.Addr().Is6()
 	if !in.set.version {
 		in.Version = g.VRRPVersion
 		if in.IPv6 {
