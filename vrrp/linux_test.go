@@ -192,7 +192,12 @@ func TestTransportExchange(t *testing.T) {
 			a := listen(t, l.a, cfgA)
 			c := listen(t, l.c, cfgC)
 			if tc.unicast {
-				cfgB.UnicastPeers = []netip.Addr{a.LocalAddr()}
+				// A zone, as users write link-local peers, must not matter.
+				peer := a.LocalAddr()
+				if peer.IsLinkLocalUnicast() {
+					peer = peer.WithZone("eth0")
+				}
+				cfgB.UnicastPeers = []netip.Addr{peer}
 			}
 			b := listen(t, l.b, cfgB)
 			wantSrc := v4addr(1)

@@ -107,6 +107,9 @@ func (cfg ListenConfig) withDefaults() (ListenConfig, error) {
 			return bad("unicast peer %v is not an IPv%d unicast address", p, ipVersion(cfg.IPv6))
 		}
 	}
+	// Received packets carry no zone; compare without one.
+	cfg.Source = cfg.Source.WithZone("")
+	cfg.UnicastPeers = withoutZones(cfg.UnicastPeers)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -117,6 +120,18 @@ func (cfg ListenConfig) withDefaults() (ListenConfig, error) {
 // IPv4-mapped IPv6 address, which is neither family on the wire).
 func unicastOf(a netip.Addr, v6 bool) bool {
 	return a.IsValid() && a.Is6() == v6 && !a.Is4In6() && !a.IsMulticast() && !a.IsUnspecified()
+}
+
+// withoutZones returns a copy of addrs with IPv6 zones removed.
+func withoutZones(addrs []netip.Addr) []netip.Addr {
+	if addrs == nil {
+		return nil
+	}
+	out := make([]netip.Addr, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.WithZone("")
+	}
+	return out
 }
 
 func ipVersion(v6 bool) int {

@@ -16,9 +16,9 @@ import (
 // on WatchLink's goroutine.
 func (c *RawConn) WatchLink(ctx context.Context, notify func(up bool)) error {
 	// Subscribe before reading the current state so no change falls between.
-	nl, err := rtnetlink.Dial(&netlink.Config{NetNS: int(c.sock.netns.Fd()), Groups: unix.RTMGRP_LINK})
+	nl, err := c.dialNetlink(unix.RTMGRP_LINK)
 	if err != nil {
-		return adminError("watch link "+c.cfg.Interface, err)
+		return err
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -33,9 +33,9 @@ func (c *RawConn) WatchLink(ctx context.Context, notify func(up bool)) error {
 
 	// The current state comes from a second socket: replies and
 	// notifications interleaved on one would confuse the request.
-	query, err := rtnetlink.Dial(&netlink.Config{NetNS: int(c.sock.netns.Fd())})
+	query, err := c.dialNetlink(0)
 	if err != nil {
-		return adminError("watch link "+c.cfg.Interface, err)
+		return err
 	}
 	link, err := query.Link.Get(uint32(c.ifindex))
 	query.Close()
@@ -73,4 +73,22 @@ func (c *RawConn) WatchLink(ctx context.Context, notify func(up bool)) error {
 
 func linkUp(flags uint32) bool {
 	return flags&unix.IFF_UP != 0 && flags&unix.IFF_RUNNING != 0
+}
+
+// dialNetlink opens an rtnetlink socket in the Conn's network namespace,
+// whichever thread calls it. Close waits for it so that the namespace handle
+// is never used after it was closed.
+func (c *RawConn) dialNetlink(groups uint32) (*rtnetlink.Conn, error) {
+	c.nsMu.RLock()
+	defer c.nsMu.RUnlock()
+	select {
+	case <-c.closed:
+		return nil, fmt.Errorf("vrrp: watch link %s: %w", c.cfg.Interface, c.errClosed())
+	default:
+	}
+	nl, err := rtnetlink.Dial(&netlink.Config{NetNS: int(c.sock.netns.Fd()), Groups: groups})
+	if err != nil {
+		return nil, adminError("watch link "+c.cfg.Interface, err)
+	}
+	return nl, nil
 }

@@ -58,7 +58,7 @@ func Listen(cfg ListenConfig) (Conn, error) {
 	for range queueLen {
 		c.free <- new(slot)
 	}
-	peers := slices.Clone(cfg.UnicastPeers)
+	peers := cfg.UnicastPeers // withDefaults made a copy
 	c.peers.Store(&peers)
 	c.sendFn = c.sendmsg
 	c.sendRC = sock.rc
@@ -160,6 +160,7 @@ type RawConn struct {
 	closed      chan struct{}
 	closeOnce   sync.Once
 	closeErr    error
+	nsMu        sync.RWMutex // held by users of sock.netns; Close takes it to release the socket
 
 	filtered, overflowed atomic.Uint64
 
@@ -314,7 +315,7 @@ func (c *RawConn) SetPeers(peers []netip.Addr) error {
 			return fmt.Errorf("vrrp: set peers: %v is not an IPv%d unicast address", p, ipVersion(c.cfg.IPv6))
 		}
 	}
-	peers = slices.Clone(peers)
+	peers = withoutZones(peers)
 	c.peers.Store(&peers)
 	return nil
 }
@@ -344,7 +345,9 @@ func (c *RawConn) Close() error {
 		c.sendMu.Lock() // wait for a send in progress
 		defer c.sendMu.Unlock()
 		c.closeErr = c.vmac.remove()
+		c.nsMu.Lock()
 		sharedSockets.release(c.sock)
+		c.nsMu.Unlock()
 	})
 	return c.closeErr
 }
