@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -147,6 +148,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer, statsReq <-chan os.Signal
 		return errors.New("vrrpnode: no instances configured")
 	}
 	out := &output{enc: json.NewEncoder(w)}
+	// Warnings (failed sends, restored addresses) go to stderr, apart from the
+	// JSON lines on w.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	confs := make([]vrrp.Config, len(cfg.Instances))
 	for i, in := range cfg.Instances {
 		c, err := in.vrrpConfig()
@@ -157,13 +161,12 @@ func Run(ctx context.Context, cfg Config, w io.Writer, statsReq <-chan os.Signal
 			out.write(Line{Msg: "event", Kind: e.Kind.String(), Interface: e.Interface, VRID: e.VRID,
 				From: e.From.String(), To: e.To.String(), Priority: e.Priority, Reason: e.Reason})
 		}
+		c.Logger = log
 		confs[i] = c
 	}
-	sys, err := newSystem(confs)
-	if err != nil {
-		return err
-	}
+	sys := newSystem(log)
 	defer sys.close()
+	var err error
 	// Every config is validated before anything touches the system.
 	for i, c := range confs {
 		if _, err := vrrp.New(c); err != nil {
