@@ -1,0 +1,394 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	cfipvs "github.com/cloudflare/ipvs"
+	"github.com/cloudflare/ipvs/netmask"
+	"github.com/lvskit/lvskit/ipvs"
+	mobyipvs "github.com/moby/ipvs"
+)
+
+// tool is one way of programming IPVS. Each phase starts from the state the
+// previous one left (program starts from an empty table).
+type tool interface {
+	name() string
+	// prepare does untimed work that a program would do ahead of time
+	// (ipvsadm: writing its rules file).
+	prepare(w, changed *workload) error
+	program(w *workload) error
+	dump() (table, error)
+	resync(w *workload) error
+	close()
+}
+
+// --- lvskit
+
+type lvskitTool struct {
+	c   *ipvs.Client
+	rec *ipvs.Reconciler
+	// lastReport describes what the re-sync changed, to show it was minimal.
+	lastReport ipvs.Report
+}
+
+func newLvskit() (tool, error) {
+	c, err := ipvs.Open(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &lvskitTool{c: c}, nil
+}
+
+func (t *lvskitTool) name() string                 { return "lvskit" }
+func (t *lvskitTool) prepare(_, _ *workload) error { return nil }
+func (t *lvskitTool) close()                       { t.c.Close() }
+func lvskitKey(s svcID) ipvs.ServiceKey {
+	return ipvs.ServiceKey{Address: s.Addr(), Port: s.Port(), Protocol: ipvs.TCP}
+}
+func lvskitService(s svcID) ipvs.Service {
+	return ipvs.Service{ServiceKey: lvskitKey(s), Scheduler: "wrr"}
+}
+func lvskitDest(d dest) ipvs.Destination {
+	return ipvs.Destination{Address: d.id.Addr(), Port: d.id.Port(), Forwarding: ipvs.Masquerade, Weight: d.weight}
+}
+
+// program sends the whole table through the batch API.
+func (t *lvskitTool) program(w *workload) error {
+	s, d := w.size()
+	ops := make([]ipvs.Op, 0, s+d)
+	for _, id := range w.order {
+		svc := lvskitService(id)
+		ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateService, Service: svc})
+		for _, dst := range w.dests[id] {
+			ops = append(ops, ipvs.Op{Kind: ipvs.OpCreateDestination, Service: svc, Destination: lvskitDest(dst)})
+		}
+	}
+	return t.c.Apply(ops)
+}
+
+func (t *lvskitTool) dump() (table, error) { return lvskitDump(t.c) }
+
+// lvskitDump is also the benchmark's untimed check of every tool's result.
+func lvskitDump(c *ipvs.Client) (table, error) {
+	svcs, err := c.Services()
+	if err != nil {
+		return nil, err
+	}
+	tab := make(table, len(svcs))
+	for _, s := range svcs {
+		ds, err := c.Destinations(s.Key())
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[destID]int, len(ds))
+		for _, d := range ds {
+			m[d.AddrPort()] = d.Weight
+		}
+		tab[netip.AddrPortFrom(s.Address, s.Port)] = m
+	}
+	return tab, nil
+}
+
+// resync hands the new desired state to a Reconciler, as a long-running
+// program would, and reconciles once: one dump, a diff, one batch.
+func (t *lvskitTool) resync(w *workload) error {
+	if t.rec == nil {
+		t.rec = ipvs.NewReconciler(t.c, nil)
+	}
+	vss := make([]ipvs.VirtualServer, 0, len(w.order))
+	for _, id := range w.order {
+		vs := ipvs.VirtualServer{Service: lvskitService(id)}
+		for _, d := range w.dests[id] {
+			vs.RealServers = append(vs.RealServers, ipvs.RealServer{Destination: lvskitDest(d)})
+		}
+		vss = append(vss, vs)
+	}
+	if err := t.rec.SetDesired(vss); err != nil {
+		return err
+	}
+	rep, err := t.rec.Reconcile(context.Background())
+	t.lastReport = rep
+	return err
+}
+
+// --- the library peers, driven one request at a time as their APIs allow
+
+// peer is what a diff-based re-sync needs from a library.
+type peer interface {
+	createService(s svcID) error
+	createDest(s svcID, d dest) error
+	updateDest(s svcID, d dest) error
+	deleteDest(s svcID, d destID) error
+	dump() (table, error)
+}
+
+type peerTool struct {
+	label string
+	p     peer
+	done  func()
+}
+
+func (t *peerTool) name() string                 { return t.label }
+func (t *peerTool) prepare(_, _ *workload) error { return nil }
+func (t *peerTool) close()                       { t.done() }
+func (t *peerTool) dump() (table, error)         { return t.p.dump() }
+
+func (t *peerTool) program(w *workload) error {
+	for _, s := range w.order {
+		if err := t.p.createService(s); err != nil {
+			return fmt.Errorf("create service %s: %w", s, err)
+		}
+		for _, d := range w.dests[s] {
+			if err := t.p.createDest(s, d); err != nil {
+				return fmt.Errorf("create destination %s of %s: %w", d.id, s, err)
+			}
+		}
+	}
+	return nil
+}
+
+// resync dumps the table through the library, diffs it against the desired
+// state and applies the differences.
+func (t *peerTool) resync(w *workload) error {
+	have, err := t.p.dump()
+	if err != nil {
+		return err
+	}
+	for _, e := range edits(have, w) {
+		switch e.kind {
+		case "create":
+			err = t.p.createDest(e.svc, dest{e.dest, e.weight})
+		case "update":
+			err = t.p.updateDest(e.svc, dest{e.dest, e.weight})
+		case "delete":
+			err = t.p.deleteDest(e.svc, e.dest)
+		}
+		if err != nil {
+			return fmt.Errorf("%s destination %s of %s: %w", e.kind, e.dest, e.svc, err)
+		}
+	}
+	return nil
+}
+
+// cloudflare/ipvs
+
+type cloudflarePeer struct{ c cfipvs.Client }
+
+func newCloudflare() (tool, error) {
+	c, err := cfipvs.New()
+	if err != nil {
+		return nil, err
+	}
+	// cloudflare's Client interface has no Close; its socket lives as long
+	// as the process, which is one benchmark run.
+	return &peerTool{label: "cloudflare/ipvs v0.12.0", p: cloudflarePeer{c}, done: func() {}}, nil
+}
+
+func cfService(s svcID) cfipvs.Service {
+	return cfipvs.Service{Address: s.Addr(), Port: s.Port(), Family: cfipvs.INET, Protocol: cfipvs.TCP,
+		Scheduler: "wrr", Netmask: netmask.MaskFrom(32, 32)}
+}
+
+func cfDest(d dest) cfipvs.Destination {
+	return cfipvs.Destination{Address: d.id.Addr(), Port: d.id.Port(), Family: cfipvs.INET,
+		FwdMethod: cfipvs.Masquerade, Weight: uint32(d.weight)}
+}
+
+func (p cloudflarePeer) createService(s svcID) error { return p.c.CreateService(cfService(s)) }
+func (p cloudflarePeer) createDest(s svcID, d dest) error {
+	return p.c.CreateDestination(cfService(s), cfDest(d))
+}
+func (p cloudflarePeer) updateDest(s svcID, d dest) error {
+	return p.c.UpdateDestination(cfService(s), cfDest(d))
+}
+func (p cloudflarePeer) deleteDest(s svcID, d destID) error {
+	return p.c.RemoveDestination(cfService(s), cfDest(dest{id: d}))
+}
+
+func (p cloudflarePeer) dump() (table, error) {
+	svcs, err := p.c.Services()
+	if err != nil {
+		return nil, err
+	}
+	tab := make(table, len(svcs))
+	for _, s := range svcs {
+		ds, err := p.c.Destinations(s.Service)
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[destID]int, len(ds))
+		for _, d := range ds {
+			m[netip.AddrPortFrom(d.Address, d.Port)] = int(d.Weight)
+		}
+		tab[netip.AddrPortFrom(s.Address, s.Port)] = m
+	}
+	return tab, nil
+}
+
+// moby/ipvs
+
+type mobyPeer struct{ h *mobyipvs.Handle }
+
+func newMoby() (tool, error) {
+	h, err := mobyipvs.New("") // "" is the current network namespace
+	if err != nil {
+		return nil, err
+	}
+	return &peerTool{label: "moby/ipvs v1.1.0", p: mobyPeer{h}, done: h.Close}, nil
+}
+
+func mobyService(s svcID) *mobyipvs.Service {
+	return &mobyipvs.Service{Address: net.IP(s.Addr().AsSlice()), Port: s.Port(), Protocol: syscall.IPPROTO_TCP,
+		AddressFamily: syscall.AF_INET, SchedName: "wrr", Netmask: 0xffffffff}
+}
+
+func mobyDest(d dest) *mobyipvs.Destination {
+	return &mobyipvs.Destination{Address: net.IP(d.id.Addr().AsSlice()), Port: d.id.Port(),
+		AddressFamily: syscall.AF_INET, Weight: d.weight, ConnectionFlags: mobyipvs.ConnectionFlagMasq}
+}
+
+func (p mobyPeer) createService(s svcID) error { return p.h.NewService(mobyService(s)) }
+func (p mobyPeer) createDest(s svcID, d dest) error {
+	return p.h.NewDestination(mobyService(s), mobyDest(d))
+}
+func (p mobyPeer) updateDest(s svcID, d dest) error {
+	return p.h.UpdateDestination(mobyService(s), mobyDest(d))
+}
+func (p mobyPeer) deleteDest(s svcID, d destID) error {
+	return p.h.DelDestination(mobyService(s), mobyDest(dest{id: d}))
+}
+
+func (p mobyPeer) dump() (table, error) {
+	svcs, err := p.h.GetServices()
+	if err != nil {
+		return nil, err
+	}
+	tab := make(table, len(svcs))
+	for _, s := range svcs {
+		ds, err := p.h.GetDestinations(s)
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[destID]int, len(ds))
+		for _, d := range ds {
+			a, _ := netip.AddrFromSlice(d.Address)
+			m[netip.AddrPortFrom(a.Unmap(), d.Port)] = d.Weight
+		}
+		a, _ := netip.AddrFromSlice(s.Address)
+		tab[netip.AddrPortFrom(a.Unmap(), s.Port)] = m
+	}
+	return tab, nil
+}
+
+// --- ipvsadm --restore
+
+type ipvsadmTool struct {
+	rules, changedRules string // rules files, written by prepare
+}
+
+func newIpvsadm() (tool, error) {
+	if _, err := exec.LookPath("ipvsadm"); err != nil {
+		return nil, err
+	}
+	return &ipvsadmTool{}, nil
+}
+
+func (t *ipvsadmTool) name() string { return "ipvsadm --restore" }
+func (t *ipvsadmTool) close() {
+	os.Remove(t.rules)
+	os.Remove(t.changedRules)
+}
+
+func (t *ipvsadmTool) prepare(w, changed *workload) error {
+	t.rules, t.changedRules = "/tmp/rules", "/tmp/rules-changed"
+	if err := os.WriteFile(t.rules, ipvsadmRules(w), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(t.changedRules, ipvsadmRules(changed), 0o644)
+}
+
+// ipvsadmRules writes w in ipvsadm-save's format.
+func ipvsadmRules(w *workload) []byte {
+	var b bytes.Buffer
+	for _, s := range w.order {
+		fmt.Fprintf(&b, "-A -t %s -s wrr\n", s)
+		for _, d := range w.dests[s] {
+			fmt.Fprintf(&b, "-a -t %s -r %s -m -w %d\n", s, d.id, d.weight)
+		}
+	}
+	return b.Bytes()
+}
+
+func (t *ipvsadmTool) restore(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd := exec.Command("ipvsadm", "--restore")
+	cmd.Stdin = f
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ipvsadm --restore: %w: %s", err, out)
+	}
+	return nil
+}
+
+func (t *ipvsadmTool) program(*workload) error { return t.restore(t.rules) }
+
+// resync is the full re-apply a script around ipvsadm does: clear, restore.
+func (t *ipvsadmTool) resync(*workload) error {
+	if out, err := exec.Command("ipvsadm", "-C").CombinedOutput(); err != nil {
+		return fmt.Errorf("ipvsadm -C: %w: %s", err, out)
+	}
+	return t.restore(t.changedRules)
+}
+
+// dump parses `ipvsadm -Sn` (the save format, numeric).
+func (t *ipvsadmTool) dump() (table, error) {
+	out, err := exec.Command("ipvsadm", "-S", "-n").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ipvsadm -Sn: %w", err)
+	}
+	tab := table{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 {
+			continue
+		}
+		s, err := netip.ParseAddrPort(f[2])
+		if err != nil {
+			return nil, fmt.Errorf("ipvsadm -Sn: %q: %w", sc.Text(), err)
+		}
+		switch f[0] {
+		case "-A":
+			tab[s] = map[destID]int{}
+		case "-a":
+			if len(f) < 8 || f[3] != "-r" || f[6] != "-w" {
+				return nil, fmt.Errorf("ipvsadm -Sn: unexpected line %q", sc.Text())
+			}
+			d, err := netip.ParseAddrPort(f[4])
+			if err != nil {
+				return nil, fmt.Errorf("ipvsadm -Sn: %q: %w", sc.Text(), err)
+			}
+			w, err := strconv.Atoi(f[7])
+			if err != nil {
+				return nil, fmt.Errorf("ipvsadm -Sn: %q: %w", sc.Text(), err)
+			}
+			tab[s][d] = w
+		}
+	}
+	return tab, nil
+}
