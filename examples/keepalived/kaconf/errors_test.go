@@ -10,11 +10,15 @@ import (
 // parseFiles parses main.conf from an in-memory file system.
 func parseFiles(t *testing.T, files map[string]string) (*Config, Diagnostics, error) {
 	t.Helper()
+	return Parse("main.conf", &Options{FS: mapFS(files), ConfigID: "main", LookupEnv: fakeEnv})
+}
+
+func mapFS(files map[string]string) fstest.MapFS {
 	fsys := fstest.MapFS{}
 	for name, body := range files {
 		fsys[name] = &fstest.MapFile{Data: []byte(body)}
 	}
-	return Parse("main.conf", &Options{FS: fsys, ConfigID: "main", LookupEnv: fakeEnv})
+	return fsys
 }
 
 // instance is a valid vrrp_instance; extra lines go at its end (line 6 on).
