@@ -564,3 +564,37 @@ func BenchmarkTransport(b *testing.B) {
 		})
 	}
 }
+
+// TestTransportVirtualMACNameTaken: a macvlan left by a killed run is taken
+// over; an unrelated interface with the name is left alone and Listen fails;
+// a second Conn of the process never takes the first one's.
+func TestTransportVirtualMACNameTaken(t *testing.T) {
+	l := newTransportLab(t)
+	mustExec := func(args ...string) {
+		t.Helper()
+		if out, err := l.b.Exec(args...); err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	mustExec("ip", "link", "add", "vrrp.9", "link", "eth0", "address", "00:00:5e:00:01:09", "type", "macvlan", "mode", "private")
+	c := listen(t, l.b, vrrp.ListenConfig{VRID: 9, VirtualMAC: true})
+	if out, err := l.b.Exec("ip", "link", "show", "dev", "vrrp.9", "up"); err != nil || !strings.Contains(out, "00:00:5e:00:01:09") {
+		t.Errorf("stale vrrp.9 not taken over: %v: %s", err, out)
+	}
+	if _, err := listenErr(l.b, vrrp.ListenConfig{Interface: "eth0", VRID: 9, UnicastPeers: []netip.Addr{v4addr(1)}, VirtualMAC: true}); err == nil {
+		t.Error("a second Conn with VRID 9's virtual MAC was accepted")
+	}
+	if _, err := l.b.Exec("ip", "link", "show", "dev", "vrrp.9"); err != nil {
+		t.Errorf("the refused second Conn removed the first one's interface: %v", err)
+	}
+	c.Close()
+
+	// Someone else's macvlan (another MAC) that happens to have the name.
+	mustExec("ip", "link", "add", "vrrp.8", "link", "eth0", "address", "02:00:00:00:00:08", "type", "macvlan", "mode", "bridge")
+	if _, err := listenErr(l.b, vrrp.ListenConfig{Interface: "eth0", VRID: 8, VirtualMAC: true}); !errors.Is(err, os.ErrExist) {
+		t.Errorf("Listen with vrrp.8 taken by another macvlan: %v, want os.ErrExist", err)
+	}
+	if out, err := l.b.Exec("ip", "link", "show", "dev", "vrrp.8"); err != nil || !strings.Contains(out, "02:00:00:00:00:08") {
+		t.Errorf("the unrelated vrrp.8 was touched: %v: %s", err, out)
+	}
+}

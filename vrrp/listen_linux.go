@@ -62,18 +62,20 @@ func Listen(cfg ListenConfig) (Conn, error) {
 	c.peers.Store(&peers)
 	c.sendFn = c.sendmsg
 	c.sendRC = sock.rc
+	// Subscribing first rejects a duplicate before any interface is touched.
+	c.oob = sendControl(source, ifi.Index)
+	if err := sock.subscribe(c); err != nil {
+		sharedSockets.release(sock)
+		return nil, err
+	}
 	if cfg.VirtualMAC {
 		if c.vmac, err = createVMAC(sock.netns, ifi, cfg.VRID, cfg.IPv6, source, cfg.Logger); err != nil {
+			sock.unsubscribe(c)
 			sharedSockets.release(sock)
 			return nil, err
 		}
 		c.sendRC = c.vmac.rc
-	}
-	c.oob = sendControl(source, c.sendIfindex())
-	if err := sock.subscribe(c); err != nil {
-		c.vmac.remove()
-		sharedSockets.release(sock)
-		return nil, err
+		c.oob = sendControl(source, c.vmac.ifindex)
 	}
 	cfg.Logger.Debug("vrrp: listening", "interface", ifi.Name, "vrid", cfg.VRID, "source", source,
 		"group", cfg.Group, "unicast_peers", len(peers), "virtual_mac", cfg.VirtualMAC)

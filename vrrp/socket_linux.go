@@ -346,6 +346,9 @@ func (s *rawSocket) subscribe(c *RawConn) error {
 		if o.multicast() == c.multicast() && (!c.multicast() || o.group == c.group) {
 			return fmt.Errorf("vrrp: listen: VRID %d already has a Conn on %s in this process", c.vrid, s.ifname)
 		}
+		if o.cfg.VirtualMAC && c.cfg.VirtualMAC {
+			return fmt.Errorf("vrrp: listen: VRID %d already has a virtual MAC on %s in this process", c.vrid, s.ifname)
+		}
 	}
 	if c.multicast() && s.groups[c.group] == 0 {
 		if err := s.membership(c.group, true); err != nil {

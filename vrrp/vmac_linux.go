@@ -1,6 +1,8 @@
 package vrrp
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,19 +40,13 @@ func createVMAC(netns *os.File, parent *net.Interface, vrid uint8, v6 bool, sour
 		return nil, adminError("create "+name, err)
 	}
 	defer nl.Close()
-	mode := driver.MacvlanModePrivate
-	err = nl.Link.New(&rtnetlink.LinkMessage{
-		Family: unix.AF_UNSPEC,
-		Attributes: &rtnetlink.LinkAttributes{
-			Name:    name,
-			Type:    uint32(parent.Index), // IFLA_LINK: the parent
-			Address: VirtualMAC(vrid, v6),
-			Info:    &rtnetlink.LinkInfo{Kind: "macvlan", Data: &driver.Macvlan{Mode: &mode}},
-		},
-	})
+	err = newMacvlan(nl, name, parent, VirtualMAC(vrid, v6))
+	if errors.Is(err, os.ErrExist) && adoptStale(nl, netns, name, parent, VirtualMAC(vrid, v6), log) {
+		err = newMacvlan(nl, name, parent, VirtualMAC(vrid, v6))
+	}
 	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("vrrp: create %s on %s: the interface exists (another instance with VRID %d, or left by a crashed run): %w",
-			name, parent.Name, vrid, err)
+		return nil, fmt.Errorf("vrrp: create %s on %s: the name is taken by an interface that is not this VRID's macvlan on %s: %w",
+			name, parent.Name, parent.Name, err)
 	}
 	if err != nil {
 		return nil, adminError("create "+name+" on "+parent.Name, err)
@@ -104,6 +100,94 @@ func createVMAC(netns *os.File, parent *net.Interface, vrid uint8, v6 bool, sour
 	return v, nil
 }
 
+func newMacvlan(nl *rtnetlink.Conn, name string, parent *net.Interface, mac net.HardwareAddr) error {
+	mode := driver.MacvlanModePrivate
+	return nl.Link.New(&rtnetlink.LinkMessage{
+		Family: unix.AF_UNSPEC,
+		Attributes: &rtnetlink.LinkAttributes{
+			Name:    name,
+			Type:    uint32(parent.Index), // IFLA_LINK: the parent
+			Address: mac,
+			Info:    &rtnetlink.LinkInfo{Kind: "macvlan", Data: &driver.Macvlan{Mode: &mode}},
+		},
+	})
+}
+
+// adoptStale deletes an interface named name if it is exactly what we would
+// create (a macvlan on parent with the virtual MAC): a run that was killed
+// before Close left it, and keepalived too takes such interfaces over. This
+// process's own is never taken: a second Conn with the VRID's virtual MAC on
+// the parent was refused earlier. It reports whether it deleted one.
+func adoptStale(nl *rtnetlink.Conn, netns *os.File, name string, parent *net.Interface, mac net.HardwareAddr, log *slog.Logger) bool {
+	l, ok := findLink(netns, name)
+	if !ok || l.kind != "macvlan" || l.parent != uint32(parent.Index) || !bytes.Equal(l.mac, mac) {
+		return false
+	}
+	if err := nl.Link.Delete(l.index); err != nil {
+		return false
+	}
+	log.Info("vrrp: replaced a stale virtual MAC interface", "interface", name, "parent", parent.Name)
+	return true
+}
+
+type linkFacts struct {
+	index, parent uint32
+	kind          string
+	mac           []byte
+}
+
+// findLink reads an interface's index, parent (IFLA_LINK), kind and MAC from a
+// link dump. It parses the attributes itself because rtnetlink/v2 v2.2.0
+// loses IFLA_LINK when it decodes a macvlan.
+func findLink(netns *os.File, name string) (linkFacts, bool) {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: int(netns.Fd())})
+	if err != nil {
+		return linkFacts{}, false
+	}
+	defer c.Close()
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request | netlink.Dump},
+		Data:   make([]byte, unix.SizeofIfInfomsg),
+	})
+	if err != nil {
+		return linkFacts{}, false
+	}
+	for _, m := range msgs {
+		if len(m.Data) < unix.SizeofIfInfomsg {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[unix.SizeofIfInfomsg:])
+		if err != nil {
+			continue
+		}
+		l := linkFacts{index: binary.NativeEndian.Uint32(m.Data[4:8])}
+		var ifname string
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.IFLA_IFNAME:
+				ifname = ad.String()
+			case unix.IFLA_LINK:
+				l.parent = ad.Uint32()
+			case unix.IFLA_ADDRESS:
+				l.mac = ad.Bytes()
+			case unix.IFLA_LINKINFO:
+				ad.Nested(func(nad *netlink.AttributeDecoder) error {
+					for nad.Next() {
+						if nad.Type() == unix.IFLA_INFO_KIND {
+							l.kind = nad.String()
+						}
+					}
+					return nil
+				})
+			}
+		}
+		if ad.Err() == nil && ifname == name {
+			return l, true
+		}
+	}
+	return linkFacts{}, false
+}
+
 // remove closes the send socket and deletes the interface. It is a no-op on nil.
 func (v *vmac) remove() error {
 	if v == nil {
@@ -113,11 +197,11 @@ func (v *vmac) remove() error {
 		v.file.Close()
 	}
 	if v.ifindex == 0 {
-		ifi, err := interfaceInNetNS(v.netns, v.name)
-		if err != nil {
-			return err
+		l, ok := findLink(v.netns, v.name)
+		if !ok {
+			return fmt.Errorf("vrrp: delete %s: %w", v.name, os.ErrNotExist)
 		}
-		v.ifindex = ifi
+		v.ifindex = int(l.index)
 	}
 	nl, err := rtnetlink.Dial(&netlink.Config{NetNS: int(v.netns.Fd())})
 	if err != nil {
@@ -128,25 +212,6 @@ func (v *vmac) remove() error {
 		return adminError("delete "+v.name, err)
 	}
 	return nil
-}
-
-// interfaceInNetNS finds an interface index by name in the namespace netns.
-func interfaceInNetNS(netns *os.File, name string) (int, error) {
-	nl, err := rtnetlink.Dial(&netlink.Config{NetNS: int(netns.Fd())})
-	if err != nil {
-		return 0, adminError("find "+name, err)
-	}
-	defer nl.Close()
-	links, err := nl.Link.List()
-	if err != nil {
-		return 0, adminError("find "+name, err)
-	}
-	for _, l := range links {
-		if l.Attributes != nil && l.Attributes.Name == name {
-			return int(l.Index), nil
-		}
-	}
-	return 0, fmt.Errorf("vrrp: find %s: %w", name, os.ErrNotExist)
 }
 
 // adminError wraps a netlink error with the operation and, for a permission
