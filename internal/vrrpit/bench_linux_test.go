@@ -1,5 +1,3 @@
-//go:build linux && lvskit_wip
-
 package vrrpit
 
 import (
@@ -156,4 +154,83 @@ func benchHandover(b *testing.B, im impl, version int, interval time.Duration, r
 	b.Logf("%s backup, v%d, %v adverts, %d runs: %s → first GARP = %s %.2f ms + median %.3f ms, p99 %.3f ms (min %.3f, max %.3f); kill(2) → first GARP median %.1f ms",
 		im.name, version, interval, runs, ref, what, ms(target), ms(quantile(over, 0.5)), ms(quantile(over, 0.99)),
 		ms(slices.Min(over)), ms(slices.Max(over)), ms(quantile(fromKill, 0.5)))
+}
+
+// BenchmarkScale measures the CPU (share of one core, from /proc/<pid>/stat over
+// a steady-state window) and resident memory of one process running many
+// instances, as master and as backup, lvskit against keepalived with the same
+// instances. VRIDs are unique per interface only, so the instances are spread
+// over links of 250, each on a switch of its own. The backup case has an lvskit
+// master in a peer namespace for either implementation.
+func BenchmarkScale(b *testing.B) {
+	window := time.Duration(envInt("LVSKIT_BENCH_CPU_SECONDS", 20)) * time.Second
+	for _, c := range []struct {
+		instances int
+		interval  time.Duration
+	}{{1000, time.Second}, {250, 10 * time.Millisecond}} {
+		for _, role := range []string{master, backup} {
+			for _, im := range impls {
+				b.Run(fmt.Sprintf("%d/%v/%s/%s", c.instances, c.interval, role, im.name), func(b *testing.B) {
+					benchScale(b, im, c.instances, c.interval, role, window)
+				})
+			}
+		}
+	}
+}
+
+func benchScale(b *testing.B, im impl, instances int, interval time.Duration, role string, window time.Duration) {
+	testenv.RequireCommands(b, "keepalived")
+	const perLink = 250
+	links := (instances + perLink - 1) / perLink
+	lab := netns.New(b)
+	dut, peer := lab.Node("dut"), lab.Node("peer")
+	for k := range links {
+		sw := lab.Switch(fmt.Sprintf("s%d", k))
+		sw.Plug(dut, fmt.Sprintf("eth%d", k), netip.MustParsePrefix(fmt.Sprintf("10.99.%d.1/24", k)))
+		sw.Plug(peer, fmt.Sprintf("eth%d", k), netip.MustParsePrefix(fmt.Sprintf("10.99.%d.2/24", k)))
+	}
+	inst := func(prio uint8) []kaInstance {
+		in := make([]kaInstance, instances)
+		for i := range in {
+			k, id := i/perLink, uint8(i%perLink+1)
+			in[i] = kaInstance{Interface: fmt.Sprintf("eth%d", k), VRID: id, Priority: prio, Version: 3,
+				Interval: interval, VIPs: []string{fmt.Sprintf("10.98.%d.%d/32", k, id)}}
+		}
+		return in
+	}
+	all := func(s speaker, in []kaInstance, want string) func() bool {
+		return func() bool {
+			st := s.states()
+			for _, x := range in {
+				if st[instanceKey{x.Interface, x.VRID}] != want {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	prio := uint8(200)
+	if role == backup {
+		prio = 100
+		m := impls[0].start(b, peer, inst(200)...)
+		waitFor(b, time.Minute, all(m, inst(200), master), "peer master of every instance")
+	}
+	s := im.start(b, dut, inst(prio)...)
+	waitFor(b, time.Minute, all(s, inst(prio), role), "%v %s of every instance", s, role)
+	// keepalived repeats its gratuitous ARPs 5 s after becoming master
+	// (garp_master_delay): measure after that, in the steady state.
+	time.Sleep(6 * time.Second)
+	pids := s.pids()
+	t0, c0 := time.Now(), cpuTicks(b, pids...)
+	time.Sleep(window)
+	c1, t1 := cpuTicks(b, pids...), time.Now()
+	rss := rssKB(b, pids...)
+	if !all(s, inst(prio), role)() {
+		b.Fatalf("%v left %s state during the measurement", s, role)
+	}
+	cpu := float64(c1-c0) / 100 / t1.Sub(t0).Seconds() * 100
+	b.ReportMetric(cpu, "%CPU")
+	b.ReportMetric(float64(rss)/1024, "MB-RSS")
+	b.Logf("%s as %s of %d instances at %v adverts: %.2f %% of a core over %v, RSS %.1f MB (pids %v)",
+		im.name, role, instances, interval, cpu, t1.Sub(t0).Round(time.Second), float64(rss)/1024, pids)
 }

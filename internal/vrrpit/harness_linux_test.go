@@ -1,5 +1,3 @@
-//go:build linux && lvskit_wip
-
 package vrrpit
 
 import (
@@ -42,6 +40,8 @@ const (
 type speaker interface {
 	// state is the last state the process reported for the instance, "" if none.
 	state(ifname string, vrid uint8) string
+	// states is the last state of every instance that reported one.
+	states() map[instanceKey]string
 	// kill crashes the process (SIGKILL): no priority-0 advert, VIPs left behind.
 	kill()
 	// stop shuts it down gracefully (SIGTERM).
@@ -111,11 +111,21 @@ func (l *lvskit) lines() []vrrpnode.Line {
 	return out
 }
 
+// instanceKey names an instance within a process.
+type instanceKey struct {
+	ifname string
+	vrid   uint8
+}
+
 func (l *lvskit) state(ifname string, vrid uint8) string {
-	st := ""
+	return l.states()[instanceKey{ifname, vrid}]
+}
+
+func (l *lvskit) states() map[instanceKey]string {
+	st := map[instanceKey]string{}
 	for _, line := range l.lines() {
-		if line.Msg == "event" && line.Kind == "state" && line.VRID == vrid && line.Interface == ifname {
-			st = strings.ToUpper(line.To)
+		if line.Msg == "event" && line.Kind == "state" {
+			st[instanceKey{line.Interface, line.VRID}] = strings.ToUpper(line.To)
 		}
 	}
 	return st
@@ -161,6 +171,8 @@ type kaInstance struct {
 }
 
 func (in kaInstance) name() string { return fmt.Sprintf("VI_%s_%d", in.Interface, in.VRID) }
+
+var kaInstanceName = regexp.MustCompile(`^VI_(.+)_(\d+)$`)
 
 // keepalivedConf writes a configuration that keepalived and vrrpnode read the
 // same way: every instance starts as BACKUP and elects by priority.
@@ -249,11 +261,15 @@ func (k *keepalived) pids() []int {
 }
 
 func (k *keepalived) state(ifname string, vrid uint8) string {
-	name := kaInstance{Interface: ifname, VRID: vrid}.name()
-	st := ""
+	return k.states()[instanceKey{ifname, vrid}]
+}
+
+func (k *keepalived) states() map[instanceKey]string {
+	st := map[instanceKey]string{}
 	for _, m := range kaStateLine.FindAllStringSubmatch(k.proc.Output(), -1) {
-		if m[1] == name {
-			st = m[2]
+		if n := kaInstanceName.FindStringSubmatch(m[1]); n != nil {
+			id, _ := strconv.Atoi(n[2])
+			st[instanceKey{n[1], uint8(id)}] = m[2]
 		}
 	}
 	return st

@@ -1,5 +1,3 @@
-//go:build linux && lvskit_wip
-
 package vrrpit
 
 import (

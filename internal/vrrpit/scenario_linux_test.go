@@ -1,5 +1,3 @@
-//go:build linux && lvskit_wip
-
 package vrrpit
 
 import (
@@ -233,4 +231,3 @@ func TestVirtualMAC(t *testing.T) {
 		t.Fatalf("after failover the client resolved %v to %s, want %s", vip4, mac, want)
 	}
 }
-

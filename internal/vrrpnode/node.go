@@ -1,5 +1,3 @@
-//go:build lvskit_wip
-
 package vrrpnode
 
 import (

@@ -1,5 +1,3 @@
-//go:build lvskit_wip
-
 // Command vrrpnode runs lvskit VRRP Routers with real VIPs and gratuitous ARP in the
 // network namespace it is started in; see package internal/vrrpnode. The namespace
 // tests start it like a daemon so that they can kill it like one.
