@@ -7,22 +7,22 @@ import (
 	"time"
 )
 
-// p wraps the diagnostics with the argument checks every block needs. Each
+// parser wraps the diagnostics with the argument checks every block needs. Each
 // check reports its own error with the statement's position and returns
 // false, so callers simply skip the statement.
-type p struct{ *diagSink }
+type parser struct{ *diagSink }
 
 // where names the enclosing block in messages: "in vrrp_instance VI_1".
-func (p p) unsupported(s *stmt, where string) {
+func (p parser) unsupported(s *stmt, where string) {
 	p.errorf(s.pos, "unsupported keyword %q %s", s.kw(), where)
 }
 
-func (p p) ignored(s *stmt, why string) {
+func (p parser) ignored(s *stmt, why string) {
 	p.warnf(s.pos, "%q ignored: %s", s.kw(), why)
 }
 
 // n checks the argument count and that no block follows.
-func (p p) n(s *stmt, min, max int) bool {
+func (p parser) n(s *stmt, min, max int) bool {
 	if s.hasBlock {
 		p.errorf(s.pos, "%s does not take a block", s.kw())
 		return false
@@ -42,7 +42,7 @@ func (p p) n(s *stmt, min, max int) bool {
 }
 
 // block checks that s opens a block and has at most maxArgs arguments.
-func (p p) block(s *stmt, minArgs, maxArgs int) bool {
+func (p parser) block(s *stmt, minArgs, maxArgs int) bool {
 	if !s.hasBlock {
 		p.errorf(s.pos, "%s needs a { } block", s.kw())
 		return false
@@ -58,7 +58,7 @@ func (p p) block(s *stmt, minArgs, maxArgs int) bool {
 	return true
 }
 
-func (p p) int(s *stmt, v string, what string, lo, hi int) (int, bool) {
+func (p parser) int(s *stmt, v string, what string, lo, hi int) (int, bool) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < int64(lo) || n > int64(hi) {
 		p.errorf(s.pos, "%s: %s %q is not an integer in %d..%d", s.kw(), what, v, lo, hi)
@@ -68,7 +68,7 @@ func (p p) int(s *stmt, v string, what string, lo, hi int) (int, bool) {
 }
 
 // intArg parses the only argument.
-func (p p) intArg(s *stmt, lo, hi int) (int, bool) {
+func (p parser) intArg(s *stmt, lo, hi int) (int, bool) {
 	if !p.n(s, 1, 1) {
 		return 0, false
 	}
@@ -104,7 +104,7 @@ func allDigits(s string) bool {
 	return true
 }
 
-func (p p) timer(s *stmt, v, what string, lo, hi time.Duration) (time.Duration, bool) {
+func (p parser) timer(s *stmt, v, what string, lo, hi time.Duration) (time.Duration, bool) {
 	d, ok := parseTimer(v)
 	if !ok || d < lo || d > hi {
 		p.errorf(s.pos, "%s: %s %q is not a number of seconds in %s..%s", s.kw(), what, v, secs(lo), secs(hi))
@@ -113,7 +113,7 @@ func (p p) timer(s *stmt, v, what string, lo, hi time.Duration) (time.Duration, 
 	return d, true
 }
 
-func (p p) timerArg(s *stmt, lo, hi time.Duration) (time.Duration, bool) {
+func (p parser) timerArg(s *stmt, lo, hi time.Duration) (time.Duration, bool) {
 	if !p.n(s, 1, 1) {
 		return 0, false
 	}
@@ -125,7 +125,7 @@ func secs(d time.Duration) string {
 }
 
 // boolOpt parses "keyword [<BOOL>]": the keyword alone means true.
-func (p p) boolOpt(s *stmt) (bool, bool) {
+func (p parser) boolOpt(s *stmt) (bool, bool) {
 	if !p.n(s, 0, 1) {
 		return false, false
 	}
@@ -142,9 +142,9 @@ func (p p) boolOpt(s *stmt) (bool, bool) {
 	return false, false
 }
 
-func (p p) flag(s *stmt) bool { return p.n(s, 0, 0) }
+func (p parser) flag(s *stmt) bool { return p.n(s, 0, 0) }
 
-func (p p) addr(s *stmt, v, what string) (netip.Addr, bool) {
+func (p parser) addr(s *stmt, v, what string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(v)
 	if err != nil || a.Zone() != "" {
 		p.errorf(s.pos, "%s: %s %q is not an IP address", s.kw(), what, v)
@@ -153,14 +153,14 @@ func (p p) addr(s *stmt, v, what string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
-func (p p) addrArg(s *stmt) (netip.Addr, bool) {
+func (p parser) addrArg(s *stmt) (netip.Addr, bool) {
 	if !p.n(s, 1, 1) {
 		return netip.Addr{}, false
 	}
 	return p.addr(s, s.args()[0], "address")
 }
 
-func (p p) port(s *stmt, v string) (uint16, bool) {
+func (p parser) port(s *stmt, v string) (uint16, bool) {
 	n, err := strconv.ParseUint(v, 10, 16)
 	if err != nil || n == 0 {
 		p.errorf(s.pos, "%s: port %q is not in 1..65535", s.kw(), v)
@@ -169,14 +169,14 @@ func (p p) port(s *stmt, v string) (uint16, bool) {
 	return uint16(n), true
 }
 
-func (p p) portArg(s *stmt) (uint16, bool) {
+func (p parser) portArg(s *stmt) (uint16, bool) {
 	if !p.n(s, 1, 1) {
 		return 0, false
 	}
 	return p.port(s, s.args()[0])
 }
 
-func (p p) stringArg(s *stmt) (string, bool) {
+func (p parser) stringArg(s *stmt) (string, bool) {
 	if !p.n(s, 1, 1) {
 		return "", false
 	}
@@ -184,7 +184,7 @@ func (p p) stringArg(s *stmt) (string, bool) {
 }
 
 // script parses "keyword <STRING>|<QUOTED-STRING> [username [:][groupname]]".
-func (p p) script(s *stmt) (*Script, bool) {
+func (p parser) script(s *stmt) (*Script, bool) {
 	if !p.n(s, 1, 3) {
 		return nil, false
 	}
@@ -319,7 +319,7 @@ func hexVal(c byte) byte {
 }
 
 // track parses one line of a track_* block: "NAME [weight N] [reverse|noreverse]".
-func (p p) track(s *stmt, lo, hi int) (Track, bool, bool) {
+func (p parser) track(s *stmt, lo, hi int) (Track, bool, bool) {
 	t := Track{Pos: s.pos, Name: s.kw()}
 	if s.hasBlock {
 		p.errorf(s.pos, "%s does not take a block", s.kw())

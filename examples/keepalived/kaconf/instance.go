@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func (p p) instance(s *stmt) *Instance {
+func (p parser) instance(s *stmt) *Instance {
 	in := &Instance{Pos: s.pos, Name: s.args()[0], AdvertInt: time.Second}
 	where := "in vrrp_instance " + in.Name
 	for _, b := range s.block {
@@ -156,7 +156,7 @@ func (p p) instance(s *stmt) *Instance {
 	return in
 }
 
-func (p p) auth(s *stmt) *Auth {
+func (p parser) auth(s *stmt) *Auth {
 	a := &Auth{Pos: s.pos}
 	for _, b := range s.block {
 		switch b.kw() {
@@ -190,7 +190,7 @@ func (p p) auth(s *stmt) *Auth {
 
 // vips parses the lines of a virtual_ipaddress block:
 // ADDR[/LEN] [brd ADDR] [dev IF] [scope SCOPE] [label LABEL] [no_track].
-func (p p) vips(s *stmt) []VIP {
+func (p parser) vips(s *stmt) []VIP {
 	var out []VIP
 lines:
 	for _, l := range s.block {

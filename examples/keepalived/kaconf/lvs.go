@@ -41,7 +41,7 @@ func (t checkTimers) over(parent checkTimers) checkTimers {
 
 // timer handles the keywords shared by virtual servers, real servers and
 // checkers; it reports whether s was one of them.
-func (p p) timerKeyword(t *checkTimers, s *stmt) bool {
+func (p parser) timerKeyword(t *checkTimers, s *stmt) bool {
 	var d time.Duration
 	var ok bool
 	switch s.kw() {
@@ -78,7 +78,7 @@ func (p p) timerKeyword(t *checkTimers, s *stmt) bool {
 	return true
 }
 
-func (p p) vsGroup(s *stmt) *VirtualServerGroup {
+func (p parser) vsGroup(s *stmt) *VirtualServerGroup {
 	g := &VirtualServerGroup{Pos: s.pos, Name: s.args()[0]}
 	for _, l := range s.block {
 		if l.hasBlock {
@@ -169,7 +169,7 @@ var schedulers = map[string]bool{
 	"sh": true, "mh": true, "sed": true, "nq": true, "fo": true, "ovf": true, "twos": true,
 }
 
-func (p p) method(s *stmt) (Method, bool) {
+func (p parser) method(s *stmt) (Method, bool) {
 	if !p.n(s, 1, 1) {
 		if len(s.args()) > 1 && strings.EqualFold(s.args()[0], "TUN") {
 			p.errorf(s.pos, "%s: tunnel type options are not supported", s.kw())
@@ -184,7 +184,7 @@ func (p p) method(s *stmt) (Method, bool) {
 	return "", false
 }
 
-func (p p) virtualServer(s *stmt) *VirtualServer {
+func (p parser) virtualServer(s *stmt) *VirtualServer {
 	if !s.hasBlock {
 		p.errorf(s.pos, "virtual_server needs a { } block")
 		return nil
@@ -382,7 +382,7 @@ func (vs *VirtualServer) name() string {
 }
 
 // granularity reads a netmask (255.255.255.0) or a prefix length.
-func (p p) granularity(s *stmt, v string) int {
+func (p parser) granularity(s *stmt, v string) int {
 	if a, err := netip.ParseAddr(v); err == nil && a.Is4() {
 		raw := a.As4()
 		bits := 0
@@ -408,7 +408,7 @@ func (p p) granularity(s *stmt, v string) int {
 	return n
 }
 
-func (p p) realServer(s *stmt, vs *VirtualServer) *RealServer {
+func (p parser) realServer(s *stmt, vs *VirtualServer) *RealServer {
 	if !p.block(s, 1, 2) {
 		return nil
 	}
@@ -471,7 +471,7 @@ func (p p) realServer(s *stmt, vs *VirtualServer) *RealServer {
 // checkerHasConnection says whether the connect_*/bind* options apply.
 func checkerHasConnection(t CheckerType) bool { return t != MiscCheck && t != FileCheck }
 
-func (p p) checker(s *stmt, typ CheckerType) *Checker {
+func (p parser) checker(s *stmt, typ CheckerType) *Checker {
 	c := &Checker{Pos: s.pos, Type: typ}
 	where := "in " + string(typ)
 	switch typ {
@@ -525,7 +525,7 @@ func (p p) checker(s *stmt, typ CheckerType) *Checker {
 	return c
 }
 
-func (p p) connectKeyword(c *Checker, s *stmt) bool {
+func (p parser) connectKeyword(c *Checker, s *stmt) bool {
 	var ok bool
 	switch s.kw() {
 	case "connect_ip":
@@ -549,7 +549,7 @@ func (p p) connectKeyword(c *Checker, s *stmt) bool {
 	return true
 }
 
-func (p p) httpKeyword(c *Checker, s *stmt) bool {
+func (p parser) httpKeyword(c *Checker, s *stmt) bool {
 	h := c.HTTP
 	switch s.kw() {
 	case "url":
@@ -596,7 +596,7 @@ func (p p) httpKeyword(c *Checker, s *stmt) bool {
 	return true
 }
 
-func (p p) url(s *stmt, typ CheckerType) URL {
+func (p parser) url(s *stmt, typ CheckerType) URL {
 	u := URL{Pos: s.pos}
 	for _, b := range s.block {
 		switch b.kw() {
@@ -652,7 +652,7 @@ func (p p) url(s *stmt, typ CheckerType) URL {
 	return u
 }
 
-func (p p) statusRange(s *stmt, v string) (StatusRange, bool) {
+func (p parser) statusRange(s *stmt, v string) (StatusRange, bool) {
 	lo, hi, isRange := strings.Cut(v, "-")
 	if !isRange {
 		hi = lo
@@ -666,7 +666,7 @@ func (p p) statusRange(s *stmt, v string) (StatusRange, bool) {
 	return StatusRange{l, h}, true
 }
 
-func (p p) miscKeyword(c *Checker, s *stmt) bool {
+func (p parser) miscKeyword(c *Checker, s *stmt) bool {
 	switch s.kw() {
 	case "misc_path":
 		if sc, ok := p.script(s); ok {
@@ -700,7 +700,7 @@ func (p p) miscKeyword(c *Checker, s *stmt) bool {
 
 var dnsTypes = map[string]bool{"A": true, "NS": true, "CNAME": true, "SOA": true, "MX": true, "TXT": true, "AAAA": true}
 
-func (p p) dnsKeyword(c *Checker, s *stmt) bool {
+func (p parser) dnsKeyword(c *Checker, s *stmt) bool {
 	switch s.kw() {
 	case "type":
 		if v, ok := p.stringArg(s); ok {
@@ -720,7 +720,7 @@ func (p p) dnsKeyword(c *Checker, s *stmt) bool {
 	return true
 }
 
-func (p p) udpKeyword(c *Checker, s *stmt) bool {
+func (p parser) udpKeyword(c *Checker, s *stmt) bool {
 	u := c.UDP
 	switch s.kw() {
 	case "payload":
@@ -783,7 +783,7 @@ func parseHexString(s string, wildcards bool) (data, mask []byte, ok bool) {
 	return data, mask, len(data) > 0
 }
 
-func (p p) fileKeyword(c *Checker, s *stmt) bool {
+func (p parser) fileKeyword(c *Checker, s *stmt) bool {
 	f := c.File
 	switch s.kw() {
 	case "track_file":

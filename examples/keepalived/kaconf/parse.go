@@ -62,7 +62,7 @@ func Parse(path string, opts *Options) (*Config, Diagnostics, error) {
 	tree := buildTree(r, d)
 
 	c := &Config{Files: r.files}
-	pp := p{d}
+	pp := parser{d}
 	pp.top(c, tree)
 	pp.validate(c)
 	return c, d.list, d.list.Err()
@@ -75,7 +75,7 @@ func Check(path string, opts *Options) (Diagnostics, error) {
 	return ds, err
 }
 
-func (p p) top(c *Config, tree []*stmt) {
+func (p parser) top(c *Config, tree []*stmt) {
 	c.Global = defaultGlobal()
 	for _, s := range tree {
 		switch s.kw() {
@@ -201,7 +201,7 @@ var mailAndTuning = map[string]string{
 	"linkbeat_use_polling":                "link state comes from netlink",
 }
 
-func (p p) global(g *GlobalDefs, block []*stmt) {
+func (p parser) global(g *GlobalDefs, block []*stmt) {
 	for _, s := range block {
 		kw := s.kw()
 		if why, ok := mailAndTuning[kw]; ok {
@@ -293,7 +293,7 @@ func (p p) global(g *GlobalDefs, block []*stmt) {
 
 // syncDaemon parses "lvs_sync_daemon IFACE [[inst] INSTANCE] [id N]
 // [maxlen N] [port N] [ttl N] [group ADDR]".
-func (p p) syncDaemon(s *stmt) *LVSSyncDaemon {
+func (p parser) syncDaemon(s *stmt) *LVSSyncDaemon {
 	if !p.n(s, 1, 13) {
 		return nil
 	}
@@ -346,7 +346,7 @@ func (p p) syncDaemon(s *stmt) *LVSSyncDaemon {
 	return d
 }
 
-func (p p) vrrpScript(s *stmt) *VRRPScript {
+func (p parser) vrrpScript(s *stmt) *VRRPScript {
 	sc := &VRRPScript{Pos: s.pos, Name: s.args()[0], Interval: time.Second, Rise: 1, Fall: 1}
 	timeoutSet := false
 	for _, b := range s.block {
@@ -412,7 +412,7 @@ func (p p) vrrpScript(s *stmt) *VRRPScript {
 	return sc
 }
 
-func (p p) trackFile(s *stmt) *TrackFile {
+func (p parser) trackFile(s *stmt) *TrackFile {
 	tf := &TrackFile{Pos: s.pos, Name: s.args()[0], Weight: 1}
 	for _, b := range s.block {
 		switch b.kw() {
@@ -455,7 +455,7 @@ func (p p) trackFile(s *stmt) *TrackFile {
 }
 
 // tracks parses a track_interface / track_script / track_file block.
-func (p p) tracks(s *stmt, lo, hi int) []Track {
+func (p parser) tracks(s *stmt, lo, hi int) []Track {
 	if !p.block(s, 0, 0) {
 		return nil
 	}
@@ -471,7 +471,7 @@ func (p p) tracks(s *stmt, lo, hi int) []Track {
 
 // notify handles the notify_* keywords shared by instances and sync
 // groups; it reports whether s was one of them.
-func (p p) notify(n *Notify, s *stmt) bool {
+func (p parser) notify(n *Notify, s *stmt) bool {
 	var dst **Script
 	switch s.kw() {
 	case "notify_master":
@@ -493,7 +493,7 @@ func (p p) notify(n *Notify, s *stmt) bool {
 	return true
 }
 
-func (p p) syncGroup(s *stmt) *SyncGroup {
+func (p parser) syncGroup(s *stmt) *SyncGroup {
 	g := &SyncGroup{Pos: s.pos, Name: s.args()[0]}
 	for _, b := range s.block {
 		if p.notify(&g.Notify, b) {

@@ -283,12 +283,12 @@ func isParamChar(c byte) bool {
 func (r *reader) substitute(s string, top *frame, pos Pos) string {
 	for range maxSubstPasses {
 		out, changed := r.substituteOnce(s, top, pos)
-		if !changed {
-			return out
-		}
 		if len(out) > maxLineLen {
 			r.d.errorf(pos, "line longer than %d bytes after parameter substitution", maxLineLen)
 			return ""
+		}
+		if !changed {
+			return out
 		}
 		s = out
 	}
@@ -300,6 +300,10 @@ func (r *reader) substituteOnce(s string, top *frame, pos Pos) (string, bool) {
 	var b strings.Builder
 	changed := false
 	for i := 0; i < len(s); i++ {
+		// Stop growing at the limit: each pass can multiply the length.
+		if b.Len() > maxLineLen {
+			return b.String(), true
+		}
 		if s[i] != '$' || i+1 >= len(s) {
 			b.WriteByte(s[i])
 			continue

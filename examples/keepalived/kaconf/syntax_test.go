@@ -138,3 +138,12 @@ func TestExpandBraces(t *testing.T) {
 		t.Errorf("1024 alternatives over a limit of 256: got %d, want nil", len(got))
 	}
 }
+
+func TestSubstitutionGrowthBounded(t *testing.T) {
+	conf := "$A=" + strings.Repeat("${A}", 2000) + "\n$A\n"
+	_, ds, _ := parseFiles(t, map[string]string{"main.conf": conf})
+	want := "main.conf:2: error: line longer than 65536 bytes after parameter substitution"
+	if errs := ds.Errors(); len(errs) != 1 || errs[0].String() != want {
+		t.Errorf("errors = %v, want %s", errs, want)
+	}
+}

@@ -9,7 +9,7 @@ import (
 
 // validate checks what spans statements and fills the defaults that depend
 // on other statements (instance version, GARP timers, tracker weights).
-func (p p) validate(c *Config) {
+func (p parser) validate(c *Config) {
 	scripts := map[string]*VRRPScript{}
 	for _, s := range c.Scripts {
 		if prev, dup := scripts[s.Name]; dup {
@@ -103,7 +103,7 @@ func (p p) validate(c *Config) {
 	}
 }
 
-func (p p) instanceDefaults(in *Instance, g *GlobalDefs) {
+func (p parser) instanceDefaults(in *Instance, g *GlobalDefs) {
 	if !in.set.strict {
 		in.Strict = g.Strict
 	}
@@ -142,7 +142,7 @@ func (p p) instanceDefaults(in *Instance, g *GlobalDefs) {
 	}
 }
 
-func (p p) checkInstance(in *Instance) {
+func (p parser) checkInstance(in *Instance) {
 	e := func(format string, a ...any) {
 		p.errorf(in.Pos, "vrrp_instance %s: %s", in.Name, fmt.Sprintf(format, a...))
 	}
@@ -246,7 +246,7 @@ func (p p) checkInstance(in *Instance) {
 
 // resolveTracks checks track_script / track_file references and inherits
 // the tracked object's weight where the entry sets none.
-func (p p) resolveTracks(ts []Track, owner string, scripts map[string]*VRRPScript, files map[string]*TrackFile, used map[string]bool, isScript bool) {
+func (p parser) resolveTracks(ts []Track, owner string, scripts map[string]*VRRPScript, files map[string]*TrackFile, used map[string]bool, isScript bool) {
 	for i := range ts {
 		t := &ts[i]
 		if isScript {
@@ -277,7 +277,7 @@ func (p p) resolveTracks(ts []Track, owner string, scripts map[string]*VRRPScrip
 
 // noWeightsInGroup reports weighted trackers on sync group members:
 // keepalived ignores them, since members must change state together.
-func (p p) noWeightsInGroup(in *Instance, g *SyncGroup) {
+func (p parser) noWeightsInGroup(in *Instance, g *SyncGroup) {
 	for _, list := range [][]Track{in.TrackInterfaces, in.TrackScripts, in.TrackFiles} {
 		for _, t := range list {
 			if t.Weight != 0 {
@@ -289,7 +289,7 @@ func (p p) noWeightsInGroup(in *Instance, g *SyncGroup) {
 
 // checkVRIDs rejects two instances with one VRID on one interface and
 // address family: their adverts would be indistinguishable.
-func (p p) checkVRIDs(ins []*Instance) {
+func (p parser) checkVRIDs(ins []*Instance) {
 	type key struct {
 		iface string
 		vrid  int
@@ -309,7 +309,7 @@ func (p p) checkVRIDs(ins []*Instance) {
 	}
 }
 
-func (p p) checkVirtualServer(vs *VirtualServer, vsgs map[string]*VirtualServerGroup, files map[string]*TrackFile) {
+func (p parser) checkVirtualServer(vs *VirtualServer, vsgs map[string]*VirtualServerGroup, files map[string]*TrackFile) {
 	name := "virtual_server " + vs.name()
 	e := func(format string, a ...any) { p.errorf(vs.Pos, "%s: %s", name, fmt.Sprintf(format, a...)) }
 	var ipv6, knownFamily bool
@@ -398,7 +398,7 @@ func (p p) checkVirtualServer(vs *VirtualServer, vsgs map[string]*VirtualServerG
 // checkPort enforces that only NAT rewrites ports: with DR and TUN the
 // packet reaches the real server unchanged, so its port must be the
 // service's (keepalived resets it), and a fwmark service has no port.
-func (p p) checkPort(vs *VirtualServer, m Method, port uint16, pos Pos, name, what string) {
+func (p parser) checkPort(vs *VirtualServer, m Method, port uint16, pos Pos, name, what string) {
 	if m == MethodNAT || port == 0 {
 		return
 	}
