@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"reflect"
 	"strings"
 	"testing"
@@ -417,36 +418,105 @@ func tsharkRun(t *testing.T, path, field string) []string {
 
 func TestTransportWatchLink(t *testing.T) {
 	l := newTransportLab(t)
-	a := listen(t, l.a, vrrp.ListenConfig{VRID: 1})
-	states := make(chan bool, 16)
+	// Two Conns on one interface share one subscription; both hear.
+	conns := []*vrrp.RawConn{listen(t, l.a, vrrp.ListenConfig{VRID: 1}), listen(t, l.a, vrrp.ListenConfig{VRID: 2})}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.WatchLink(ctx, func(up bool) { states <- up }) }()
+	states := make([]chan bool, len(conns))
+	done := make(chan error, len(conns))
+	for i, c := range conns {
+		states[i] = make(chan bool, 16)
+		go func() { done <- c.WatchLink(ctx, func(up bool) { states[i] <- up }) }()
+	}
 	expect := func(want bool, why string) {
 		t.Helper()
-		select {
-		case got := <-states:
-			if got != want {
-				t.Fatalf("%s: link reported up=%v, want %v", why, got, want)
+		for i := range conns {
+			select {
+			case got := <-states[i]:
+				if got != want {
+					t.Fatalf("%s: watcher %d reported up=%v, want %v", why, i, got, want)
+				}
+			case <-time.After(waitFor):
+				t.Fatalf("%s: watcher %d reported nothing", why, i)
 			}
-		case <-time.After(waitFor):
-			t.Fatalf("%s: no link state reported", why)
 		}
 	}
 	expect(true, "initial state")
+	if n := linkSubscriptions(t, l.a); n != 1 {
+		t.Errorf("%d rtnetlink link subscriptions for two watchers, want 1 shared", n)
+	}
 	l.sw.Unplug(l.a, "eth0")
 	expect(false, "after Unplug")
 	l.sw.Replug(l.a, "eth0")
 	expect(true, "after Replug")
+	if out, err := l.a.Exec("ip", "link", "set", "eth0", "down"); err != nil {
+		t.Fatal(out)
+	}
+	expect(false, "after ip link set down")
+	if out, err := l.a.Exec("ip", "link", "set", "eth0", "up"); err != nil {
+		t.Fatal(out)
+	}
+	expect(true, "after ip link set up")
 	cancel()
+	for range conns {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("WatchLink after cancel: %v", err)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("WatchLink did not return after cancel")
+		}
+	}
+	// Watching again after everyone stopped starts a new subscription; Close
+	// ends it.
+	again := make(chan error, 1)
+	first := make(chan bool, 1)
+	go func() {
+		again <- conns[0].WatchLink(context.Background(), func(up bool) {
+			select {
+			case first <- up:
+			default:
+			}
+		})
+	}()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("WatchLink after cancel: %v", err)
+	case up := <-first:
+		if !up {
+			t.Error("link reported down after restart")
 		}
 	case <-time.After(waitFor):
-		t.Fatal("WatchLink did not return after cancel")
+		t.Fatal("no state after watching again")
 	}
+	conns[0].Close()
+	select {
+	case err := <-again:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("WatchLink after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("WatchLink did not return after Close")
+	}
+}
+
+// linkSubscriptions counts the rtnetlink sockets in n's namespace that
+// subscribe to link notifications (RTMGRP_LINK).
+func linkSubscriptions(t *testing.T, n *netns.Node) int {
+	t.Helper()
+	out, err := n.Exec("cat", "/proc/net/netlink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, line := range strings.Split(out, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[1] != "0" { // protocol NETLINK_ROUTE
+			continue
+		}
+		if groups, err := strconv.ParseUint(f[3], 16, 32); err == nil && groups&1 != 0 {
+			count++
+		}
+	}
+	return count
 }
 
 // TestTransportAllocations: sending and receiving an advert, through the shared

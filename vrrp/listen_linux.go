@@ -162,7 +162,6 @@ type RawConn struct {
 	closed      chan struct{}
 	closeOnce   sync.Once
 	closeErr    error
-	nsMu        sync.RWMutex // held by users of sock.netns; Close takes it to release the socket
 
 	filtered, overflowed atomic.Uint64
 
@@ -347,9 +346,7 @@ func (c *RawConn) Close() error {
 		c.sendMu.Lock() // wait for a send in progress
 		defer c.sendMu.Unlock()
 		c.closeErr = c.vmac.remove()
-		c.nsMu.Lock()
 		sharedSockets.release(c.sock)
-		c.nsMu.Unlock()
 	})
 	return c.closeErr
 }

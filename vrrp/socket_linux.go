@@ -92,6 +92,7 @@ type rawSocket struct {
 	rc     syscall.RawConn
 	netns  *os.File // the namespace the socket lives in, for netlink sockets opened later
 	done   chan struct{}
+	link   linkMonitor
 
 	mu     sync.RWMutex
 	subs   [256][]*RawConn    // by VRID
@@ -244,6 +245,7 @@ func (s *rawSocket) recvmsg6(fd uintptr) bool {
 func (s *rawSocket) close() {
 	s.file.Close() // unblocks the reader
 	<-s.done
+	s.link.close()
 	s.netns.Close()
 }
 
