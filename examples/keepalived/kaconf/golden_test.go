@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvskit/lvskit/vrrp"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.golden from the current output")
@@ -29,7 +31,7 @@ func TestGolden(t *testing.T) {
 			if c == nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			got := dump(c, ds, err)
+			got := dump(c, ds, err) + dumpMapped(t, c, err)
 			golden := filepath.Join("testdata", "golden", name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -85,7 +87,7 @@ func scalar(v reflect.Value) (string, bool) {
 	switch v.Kind() {
 	case reflect.String:
 		return fmt.Sprintf("%q", v.String()), true
-	case reflect.Bool, reflect.Int, reflect.Uint16, reflect.Uint32:
+	case reflect.Bool, reflect.Int, reflect.Uint8, reflect.Uint16, reflect.Uint32:
 		return fmt.Sprint(v.Interface()), true
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
@@ -130,6 +132,39 @@ func dumpValue(b *strings.Builder, indent int, v reflect.Value) {
 			dumpValue(b, indent+1, e)
 		}
 	}
+}
+
+// dumpMapped renders what a valid configuration maps to in the library
+// packages, after checking that the packages accept it: vrrp.New validates
+// without touching the system, ipvs.Service.Validate likewise.
+func dumpMapped(t *testing.T, c *Config, parseErr error) string {
+	t.Helper()
+	if parseErr != nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("Mapped VRRP:\n")
+	for _, in := range c.Instances {
+		cfg := in.VRRPConfig(&c.Global)
+		if _, err := vrrp.New(cfg); err != nil {
+			t.Errorf("vrrp.New rejects the mapping of %s: %v", in.Name, err)
+		}
+		fmt.Fprintf(&b, "  %s:\n", in.Name)
+		dumpValue(&b, 2, reflect.ValueOf(cfg))
+	}
+	vss, err := c.IPVSVirtualServers()
+	if err != nil {
+		t.Errorf("IPVSVirtualServers: %v", err)
+	}
+	b.WriteString("Mapped IPVS:\n")
+	for _, vs := range vss {
+		if err := vs.Service.Validate(); err != nil {
+			t.Errorf("ipvs rejects the mapping of %s: %v", vs.Service.ServiceKey, err)
+		}
+		fmt.Fprintf(&b, "  %s:\n", vs.Service.ServiceKey)
+		dumpValue(&b, 2, reflect.ValueOf(vs))
+	}
+	return b.String()
 }
 
 // lineDiff shows the first differing lines, enough to see what changed.
