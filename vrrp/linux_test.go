@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -573,6 +574,7 @@ func TestTransportNeedsCapNetRaw(t *testing.T) {
 // TestTransportManyConnsOneSocket: every VRID on one interface, one socket.
 func TestTransportManyConnsOneSocket(t *testing.T) {
 	l := newTransportLab(t)
+	goroutines := runtime.NumGoroutine()
 	conns := make([]*vrrp.RawConn, 256)
 	for vrid := 1; vrid <= 255; vrid++ {
 		conns[vrid] = listen(t, l.b, vrrp.ListenConfig{VRID: uint8(vrid)})
@@ -591,9 +593,12 @@ func TestTransportManyConnsOneSocket(t *testing.T) {
 	for _, c := range conns[1:] {
 		c.Close()
 	}
+	a.Close()
 	if n := procRawSockets(t, l.b, false); n != 0 {
 		t.Errorf("%d raw VRRP sockets left after closing every Conn", n)
 	}
+	// The sockets' readers and the test's receiver are gone.
+	poll(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
 }
 
 // BenchmarkTransport sends an advert from one namespace and receives it in
