@@ -66,6 +66,22 @@ func TestIncludeCycle(t *testing.T) {
 	}
 }
 
+// A file included both by a glob and by a sibling matched by the same glob
+// is read twice, as keepalived does; that is no cycle.
+func TestIncludeSiblingIsNoCycle(t *testing.T) {
+	c, ds, err := parseFiles(t, map[string]string{
+		"main.conf":     "include conf.d/*.conf\n",
+		"conf.d/a.conf": "include b.conf\n",
+		"conf.d/b.conf": "vrrp_script chk {\n script /bin/true\n}\n",
+	})
+	if len(ds.Errors()) != 1 || !strings.Contains(ds.Errors()[0].Msg, "vrrp_script chk already defined at conf.d/b.conf:1") {
+		t.Fatalf("want only the duplicate definition reported, got %v (%v)", ds, err)
+	}
+	if want := []string{"main.conf", "conf.d/a.conf", "conf.d/b.conf", "conf.d/b.conf"}; !slices.Equal(c.Files, want) {
+		t.Errorf("Files = %v, want %v", c.Files, want)
+	}
+}
+
 func TestIncludeSelf(t *testing.T) {
 	_, ds, _ := parseFiles(t, map[string]string{"main.conf": "include *.conf\n" + instance("VI_1", 1)})
 	want := "main.conf:1: error: include cycle: main.conf -> main.conf"

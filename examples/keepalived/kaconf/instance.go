@@ -158,9 +158,11 @@ func (p parser) instance(s *stmt) *Instance {
 
 func (p parser) auth(s *stmt) *Auth {
 	a := &Auth{Pos: s.pos}
+	sawType := false
 	for _, b := range s.block {
 		switch b.kw() {
 		case "auth_type":
+			sawType = true
 			if v, ok := p.stringArg(b); ok {
 				switch t := strings.ToUpper(v); t {
 				case "PASS":
@@ -182,8 +184,8 @@ func (p parser) auth(s *stmt) *Auth {
 			p.unsupported(b, "in authentication")
 		}
 	}
-	if a.Type == "" {
-		p.errorf(s.pos, "authentication without a supported auth_type")
+	if !sawType {
+		p.errorf(s.pos, "authentication without auth_type")
 	}
 	return a
 }

@@ -170,10 +170,11 @@ var schedulers = map[string]bool{
 }
 
 func (p parser) method(s *stmt) (Method, bool) {
+	if len(s.args()) > 1 && strings.EqualFold(s.args()[0], "TUN") && !s.hasBlock {
+		p.errorf(s.pos, "%s: tunnel type options are not supported", s.kw())
+		return "", false
+	}
 	if !p.n(s, 1, 1) {
-		if len(s.args()) > 1 && strings.EqualFold(s.args()[0], "TUN") {
-			p.errorf(s.pos, "%s: tunnel type options are not supported", s.kw())
-		}
 		return "", false
 	}
 	switch m := Method(strings.ToUpper(s.args()[0])); m {
@@ -223,16 +224,18 @@ func (p parser) virtualServer(s *stmt) *VirtualServer {
 		}
 		switch b.kw() {
 		case "lb_algo", "lvs_sched":
+			schedSet = true // reported below if invalid, not defaulted
 			if v, ok := p.stringArg(b); ok {
 				if !schedulers[v] {
 					p.errorf(b.pos, "%s: unknown scheduler %q", b.kw(), v)
 				} else {
-					vs.Scheduler, schedSet = v, true
+					vs.Scheduler = v
 				}
 			}
 		case "lb_kind", "lvs_method":
+			methodSet = true
 			if m, ok := p.method(b); ok {
-				vs.Method, methodSet = m, true
+				vs.Method = m
 			}
 		case "persistence_timeout":
 			if p.n(b, 0, 1) {

@@ -58,7 +58,7 @@ func Parse(path string, opts *Options) (*Config, Diagnostics, error) {
 	}
 	d := &diagSink{}
 	r := &reader{d: d, fsys: fsys, configID: o.ConfigID, lookup: o.LookupEnv, maxDepth: o.MaxIncludeDepth}
-	r.stack = append(r.stack, r.newFrame(path, data))
+	r.stack = append(r.stack, r.newFrame(path, data, 0))
 	tree := buildTree(r, d)
 
 	c := &Config{Files: r.files}

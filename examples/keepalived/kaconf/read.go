@@ -109,6 +109,7 @@ type line struct {
 }
 
 type frame struct {
+	depth   int // 0 for the main file, 1 for what it includes, ...
 	name    string
 	dir     string
 	key     string
@@ -130,9 +131,10 @@ type reader struct {
 	files    []string
 }
 
-func (r *reader) newFrame(name string, data []byte) *frame {
+func (r *reader) newFrame(name string, data []byte, depth int) *frame {
 	r.files = append(r.files, name)
 	return &frame{
+		depth: depth,
 		name:  name,
 		dir:   r.fsys.dir(name),
 		key:   r.fsys.key(name),
@@ -395,10 +397,9 @@ func (r *reader) include(top *frame, pattern string, pos Pos) {
 		}
 		names = append(names, matches...)
 	}
-	// Push in reverse so that the first name is read first.
 	var frames []*frame
 	for _, name := range names {
-		if len(r.stack)+len(frames) >= r.maxDepth+1 {
+		if top.depth >= r.maxDepth {
 			r.d.errorf(pos, "include %s: nesting deeper than %d files", name, r.maxDepth)
 			return
 		}
@@ -406,11 +407,15 @@ func (r *reader) include(top *frame, pattern string, pos Pos) {
 			r.d.errorf(pos, "include %s: more than %d files in total", name, maxFiles)
 			return
 		}
+		// Only files being read count: a later sibling of the same include
+		// is still waiting on the stack, and including it is no cycle.
 		key := r.fsys.key(name)
-		if i := slices.IndexFunc(r.stack, func(f *frame) bool { return f.key == key }); i >= 0 {
-			chain := make([]string, 0, len(r.stack)-i+1)
+		if i := slices.IndexFunc(r.stack, func(f *frame) bool { return f.key == key && f.next > 0 }); i >= 0 {
+			var chain []string
 			for _, f := range r.stack[i:] {
-				chain = append(chain, f.name)
+				if f.next > 0 {
+					chain = append(chain, f.name)
+				}
 			}
 			r.d.errorf(pos, "include cycle: %s -> %s", strings.Join(chain, " -> "), name)
 			continue
@@ -420,7 +425,7 @@ func (r *reader) include(top *frame, pattern string, pos Pos) {
 			r.d.errorf(pos, "include %s: %v", name, cleanFSError(err))
 			continue
 		}
-		frames = append(frames, r.newFrame(name, data))
+		frames = append(frames, r.newFrame(name, data, top.depth+1))
 	}
 	// Included files are read one after the other, not nested in each other:
 	// stack them so the first is on top.
