@@ -206,7 +206,15 @@ func (a *Announcer) Announce(vips []netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	mac, src := a.link.hardwareAddr(), a.link.linkLocal()
+	mac := a.link.hardwareAddr()
+	var src netip.Addr
+	for _, addr := range addrs {
+		if addr.Is6() {
+			// Only IPv6 needs it, and finding it can cost a netlink dump.
+			src = a.link.linkLocal()
+			break
+		}
+	}
 	fresh := make([]*entry, 0, len(addrs))
 	for _, addr := range addrs {
 		e, err := a.newEntry(mac, src, addr)

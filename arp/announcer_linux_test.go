@@ -70,7 +70,13 @@ func counts(t *testing.T, p *netns.Process) (req, rep, na int) {
 	out := p.Output()
 	req = strings.Count(out, "Request who-has 10.99.2.100 tell 10.99.2.100")
 	rep = strings.Count(out, "Reply 10.99.2.100 is-at")
-	na = strings.Count(out, "neighbor advertisement, tgt is fd00:99:2::100")
+	for line := range strings.Lines(out) {
+		// From the link-local address to all nodes (RFC 4861 section 7.2.6).
+		if strings.Contains(line, "IP6 fe80:") &&
+			strings.Contains(line, "> ff02::1: ICMP6, neighbor advertisement, tgt is fd00:99:2::100") {
+			na++
+		}
+	}
 	return req, rep, na
 }
 
