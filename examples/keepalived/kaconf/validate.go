@@ -69,6 +69,10 @@ func (p parser) validate(c *Config) {
 		}
 	}
 
+	if pos, ok := firstScript(c); ok && !c.Global.EnableScriptSecurity {
+		p.warnf(pos, "scripts are configured but global_defs has no enable_script_security (keepalived -t reports a SECURITY VIOLATION: they may run as root)")
+	}
+
 	if d := c.Global.LVSSyncDaemon; d != nil && d.Instance != "" {
 		in, ok := instances[d.Instance]
 		switch {
@@ -422,4 +426,55 @@ func (g *VirtualServerGroup) entries() []VSGEntry {
 		return nil
 	}
 	return g.Entries
+}
+
+// firstScript finds the first script the configuration would run.
+func firstScript(c *Config) (Pos, bool) {
+	var first *Script
+	consider := func(sc *Script) {
+		if sc != nil && sc.Command != "" && (first == nil || before(sc.Pos, first.Pos)) {
+			first = sc
+		}
+	}
+	notify := func(n *Notify) {
+		for _, sc := range []*Script{n.Master, n.Backup, n.Fault, n.Stop, n.Any} {
+			consider(sc)
+		}
+	}
+	for _, s := range c.Scripts {
+		consider(&s.Script)
+	}
+	for _, in := range c.Instances {
+		notify(&in.Notify)
+	}
+	for _, g := range c.SyncGroups {
+		notify(&g.Notify)
+	}
+	for _, vs := range c.VirtualServers {
+		consider(vs.QuorumUp)
+		consider(vs.QuorumDown)
+		for _, rs := range vs.RealServers {
+			consider(rs.NotifyUp)
+			consider(rs.NotifyDown)
+			for _, ch := range rs.Checkers {
+				if ch.Misc != nil {
+					consider(&ch.Misc.Script)
+				}
+			}
+		}
+	}
+	if first == nil {
+		return Pos{}, false
+	}
+	return first.Pos, true
+}
+
+// before orders positions within a file; across files, the one read first
+// is unknown here, so the file name decides (it only picks which script the
+// warning points at).
+func before(a, b Pos) bool {
+	if a.File != b.File {
+		return a.File < b.File
+	}
+	return a.Line < b.Line
 }
