@@ -2,7 +2,10 @@ package vip
 
 import (
 	"encoding/hex"
+	"errors"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -81,5 +84,16 @@ func TestStaleRule(t *testing.T) {
 		if got := m.isStale(tc.a); got != tc.want {
 			t.Errorf("isStale(%+v) = %v, want %v", tc.a, got, tc.want)
 		}
+	}
+}
+
+func TestPermissionErrorNamesCapability(t *testing.T) {
+	err := opError("add 10.0.0.1/32", "eth0", unix.EPERM)
+	if !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "CAP_NET_ADMIN") {
+		t.Fatalf("%v: want os.ErrPermission with a CAP_NET_ADMIN hint", err)
+	}
+	// EACCES from rtnetlink is the kernel refusing the address, not a capability.
+	if err := opError("add fd00::1/128", "eth0", unix.EACCES); strings.Contains(err.Error(), "CAP_") {
+		t.Fatalf("%v: EACCES got a capability hint", err)
 	}
 }
