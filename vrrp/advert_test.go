@@ -484,19 +484,29 @@ func tsharkFields(t testing.TB, path string) []string {
 	for _, f := range tsharkFieldList {
 		args = append(args, "-e", f)
 	}
-	out, err := exec.Command("tshark", args...).Output()
+	text := strings.TrimSpace(string(runTshark(t, args...)))
+	if text == "" {
+		return nil
+	}
+	return strings.Split(text, "\n")
+}
+
+// runTshark runs tshark with a fresh profile, so that nobody's Wireshark
+// preferences (say, "VRRPv3 checksum as in VRRPv2") change what it reports.
+func runTshark(t testing.TB, args ...string) []byte {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command("tshark", args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home)
+	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = ee.Stderr
 		}
-		t.Fatalf("tshark: %v\n%s", err, stderr)
+		t.Fatalf("tshark %v: %v\n%s", args, err, stderr)
 	}
-	text := strings.TrimSpace(string(out))
-	if text == "" {
-		return nil
-	}
-	return strings.Split(text, "\n")
+	return out
 }
 
 // ipPacket wraps a VRRP message in an IPv4 or IPv6 header.

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -410,11 +409,7 @@ func TestTransportVirtualMAC(t *testing.T) {
 // tsharkRun prints one field of every VRRP packet in a capture.
 func tsharkRun(t *testing.T, path, field string) []string {
 	t.Helper()
-	out, err := exec.Command("tshark", "-r", path, "-Y", "vrrp", "-T", "fields", "-e", field).Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	return strings.Fields(string(out))
+	return strings.Fields(string(runTshark(t, "-r", path, "-Y", "vrrp", "-T", "fields", "-e", field)))
 }
 
 func TestTransportWatchLink(t *testing.T) {
