@@ -428,53 +428,34 @@ func (g *VirtualServerGroup) entries() []VSGEntry {
 	return g.Entries
 }
 
-// firstScript finds the first script the configuration would run.
+// firstScript returns where a script is configured (vrrp_script first,
+// then notify, quorum and checker scripts), for a warning about all of them.
 func firstScript(c *Config) (Pos, bool) {
-	var first *Script
-	consider := func(sc *Script) {
-		if sc != nil && sc.Command != "" && (first == nil || before(sc.Pos, first.Pos)) {
-			first = sc
-		}
-	}
-	notify := func(n *Notify) {
-		for _, sc := range []*Script{n.Master, n.Backup, n.Fault, n.Stop, n.Any} {
-			consider(sc)
-		}
-	}
+	var scripts []*Script
 	for _, s := range c.Scripts {
-		consider(&s.Script)
+		scripts = append(scripts, &s.Script)
 	}
 	for _, in := range c.Instances {
-		notify(&in.Notify)
+		scripts = append(scripts, in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any)
 	}
 	for _, g := range c.SyncGroups {
-		notify(&g.Notify)
+		scripts = append(scripts, g.Notify.Master, g.Notify.Backup, g.Notify.Fault, g.Notify.Stop, g.Notify.Any)
 	}
 	for _, vs := range c.VirtualServers {
-		consider(vs.QuorumUp)
-		consider(vs.QuorumDown)
+		scripts = append(scripts, vs.QuorumUp, vs.QuorumDown)
 		for _, rs := range vs.RealServers {
-			consider(rs.NotifyUp)
-			consider(rs.NotifyDown)
+			scripts = append(scripts, rs.NotifyUp, rs.NotifyDown)
 			for _, ch := range rs.Checkers {
 				if ch.Misc != nil {
-					consider(&ch.Misc.Script)
+					scripts = append(scripts, &ch.Misc.Script)
 				}
 			}
 		}
 	}
-	if first == nil {
-		return Pos{}, false
+	for _, sc := range scripts {
+		if sc != nil && sc.Command != "" {
+			return sc.Pos, true
+		}
 	}
-	return first.Pos, true
-}
-
-// before orders positions within a file; across files, the one read first
-// is unknown here, so the file name decides (it only picks which script the
-// warning points at).
-func before(a, b Pos) bool {
-	if a.File != b.File {
-		return a.File < b.File
-	}
-	return a.Line < b.Line
+	return Pos{}, false
 }
