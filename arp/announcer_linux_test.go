@@ -53,7 +53,7 @@ func run(t *testing.T, n *netns.Node, args ...string) string {
 // returns it once it is listening.
 func capture(t *testing.T, s segment) *netns.Process {
 	t.Helper()
-	p, err := s.client.Start("tcpdump", "-i", "eth0", "-n", "-l", "-U",
+	p, err := s.client.Start("tcpdump", "-i", "eth0", "-n", "-l", "--immediate-mode",
 		"ether src "+s.mac.String()+" and (arp or (icmp6 and ip6[40] == 136))")
 	if err != nil {
 		t.Fatal(err)
@@ -62,11 +62,9 @@ func capture(t *testing.T, s segment) *netns.Process {
 	return p
 }
 
-// counts stops the capture and counts gratuitous ARP requests, replies and NAs
-// for the VIPs.
-func counts(t *testing.T, p *netns.Process) (req, rep, na int) {
-	t.Helper()
-	p.Stop()
+// counts counts the gratuitous ARP requests, replies and NAs for the VIPs that
+// the capture has printed so far.
+func counts(p *netns.Process) (req, rep, na int) {
 	out := p.Output()
 	req = strings.Count(out, "Request who-has 10.99.2.100 tell 10.99.2.100")
 	rep = strings.Count(out, "Reply 10.99.2.100 is-at")
@@ -127,9 +125,15 @@ func TestAnnounceUpdatesClientAndFollowsSchedule(t *testing.T) {
 		st := a.Stats()
 		return st.ARPSent == 8 && st.NASent == 4 && len(a.Announced()) == 0
 	})
-	// Nothing more may follow; the capture must hold exactly what was sent.
-	time.Sleep(300 * time.Millisecond)
-	req, rep, na := counts(t, tcpdump)
+	// The schedule is over, so the capture must end up holding exactly what was
+	// sent: wait for it to catch up, then look for anything extra.
+	var req, rep, na int
+	eventually(t, "capture caught up", func() bool {
+		req, rep, na = counts(tcpdump)
+		return req+rep+na >= 12
+	})
+	tcpdump.Stop()
+	req, rep, na = counts(tcpdump)
 	if req != 4 || rep != 4 || na != 4 {
 		t.Fatalf("client saw %d requests, %d replies, %d NAs; want 4, 4, 4\n%s", req, rep, na, tcpdump.Output())
 	}
@@ -162,7 +166,13 @@ func TestWithdrawStopsRefresh(t *testing.T) {
 		t.Fatalf("still announcing after Withdraw: %+v, then %+v", after, st)
 	}
 	final := a.Stats()
-	req, rep, na := counts(t, tcpdump)
+	var req, rep, na int
+	eventually(t, "capture caught up", func() bool {
+		req, rep, na = counts(tcpdump)
+		return uint64(req) >= final.ARPSent && uint64(na) >= final.NASent
+	})
+	tcpdump.Stop()
+	req, rep, na = counts(tcpdump)
 	if uint64(req) != final.ARPSent || rep != 0 || uint64(na) != final.NASent {
 		t.Fatalf("client saw %d requests, %d replies, %d NAs; sent %+v", req, rep, na, final)
 	}
