@@ -73,23 +73,11 @@ func readLimited(f fs.File, err error) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	buf := make([]byte, 0, 4096)
-	for {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, len(buf))
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > maxFileSize {
-			return nil, errors.New("file larger than 16 MiB")
-		}
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err == nil && len(data) > maxFileSize {
+		err = errors.New("file larger than 16 MiB")
 	}
+	return data, err
 }
 
 type lineKind int
@@ -168,7 +156,7 @@ func (r *reader) physical(top *frame, raw string, pos Pos) {
 		return
 	}
 	s, ok := r.conditional(s)
-	if !ok {
+	if !ok || s == "" {
 		return
 	}
 	if r.definition(s, pos) {

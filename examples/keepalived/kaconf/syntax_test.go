@@ -42,7 +42,8 @@ func TestSyntax(t *testing.T) {
 }
 
 func TestConditionalsAndParameters(t *testing.T) {
-	conf := "$PRIO=150\n" +
+	conf := "@main\n" + // a conditional with nothing after it is an empty line
+		"$PRIO=150\n" +
 		"$NET=10.99\n" +
 		"$IF_BACKUP=@backup\n" +
 		"$LOOP=${LOOP}x\n" +
@@ -75,7 +76,7 @@ func TestConditionalsAndParameters(t *testing.T) {
 	if got := in.Notify.Any.Command; got != "/bin/x $UNDEFINED #" {
 		t.Errorf("notify = %q: an undefined parameter must stay as written", got)
 	}
-	want := "main.conf:20: error: parameter substitution does not terminate after 16 passes"
+	want := "main.conf:21: error: parameter substitution does not terminate after 16 passes"
 	if errs := ds.Errors(); len(errs) != 1 || errs[0].String() != want {
 		t.Errorf("errors = %v, want %s", errs, want)
 	}
