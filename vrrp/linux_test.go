@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,14 +126,17 @@ func poll(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// capture runs tcpdump on eth0 of n, writing VRRP packets to a file. stop waits
+// vrrpFilter is the capture filter for VRRP over IPv4 and IPv6.
+const vrrpFilter = "ip proto 112 or ip6 proto 112"
+
+// capture runs tcpdump on eth0 of n, writing the packets filter matches to a file. stop waits
 // until the first packet is in the file (tcpdump may still hold it when the
 // receiver already has it) and ends the capture.
-func capture(t *testing.T, n *netns.Node) (stop func() string) {
+func capture(t *testing.T, n *netns.Node, filter string) (stop func() string) {
 	t.Helper()
 	testenv.RequireCommands(t, "tcpdump", "tshark")
 	path := filepath.Join(t.TempDir(), "vrrp.pcap")
-	p, err := n.Start("tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-n", "-w", path, "ip proto 112 or ip6 proto 112")
+	p, err := n.Start("tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-n", "-w", path, filter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +222,7 @@ func TestTransportExchange(t *testing.T) {
 				wantDst = netip.MustParseAddr("ff02::12")
 			}
 			ra, rb := receive(a), receive(b)
-			stop := capture(t, l.b)
+			stop := capture(t, l.b, vrrpFilter)
 
 			adv := sample(tc.version, vrid, tc.v6)
 			sent := *adv
@@ -384,7 +388,7 @@ func TestTransportVirtualMAC(t *testing.T) {
 
 			a := listen(t, l.a, vrrp.ListenConfig{VRID: 7, IPv6: v6})
 			ra := receive(a)
-			stop := capture(t, l.a)
+			stop := capture(t, l.a, vrrpFilter)
 			if err := b.WriteAdvert(sample(vrrp.V3, 7, v6)); err != nil {
 				t.Fatal(err)
 			}
@@ -395,6 +399,30 @@ func TestTransportVirtualMAC(t *testing.T) {
 			if len(macs) != 1 || macs[0] != want {
 				t.Errorf("adverts left from MAC %q, want %s", macs, want)
 			}
+			if !v6 {
+				// keepalived's settings; with them a VIP on the macvlan is
+				// answered for with the virtual MAC only.
+				for _, c := range []struct{ ifname, key, want string }{
+					{name, "arp_ignore", "1"}, {name, "accept_local", "1"}, {name, "rp_filter", "0"},
+					{"eth0", "arp_ignore", "1"}, {"eth0", "arp_filter", "1"},
+				} {
+					if got := sysctl(t, l.b, c.ifname, c.key); got != c.want {
+						t.Errorf("%s %s = %s, want %s", c.ifname, c.key, got, c.want)
+					}
+				}
+				if out, err := l.b.Exec("ip", "addr", "add", "10.99.0.100/24", "dev", name); err != nil {
+					t.Fatal(out)
+				}
+				stop := capture(t, l.a, "arp")
+				if out, err := l.a.Exec("ping", "-c", "1", "-W", "5", "10.99.0.100"); err != nil {
+					t.Fatalf("ping the VIP on %s: %v: %s", name, err, out)
+				}
+				replies := strings.Fields(string(runTshark(t, "-r", stop(), "-Y", "arp.opcode == 2 && arp.src.proto_ipv4 == 10.99.0.100",
+					"-T", "fields", "-e", "arp.src.hw_mac")))
+				if len(replies) == 0 || slices.ContainsFunc(replies, func(mac string) bool { return mac != want }) {
+					t.Errorf("ARP replies for the VIP came from %q, want only %s", replies, want)
+				}
+			}
 
 			if err := b.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
@@ -402,8 +430,25 @@ func TestTransportVirtualMAC(t *testing.T) {
 			if out, err := l.b.Exec("ip", "link", "show", "dev", name); err == nil {
 				t.Errorf("%s still exists after Close: %s", name, out)
 			}
+			if !v6 {
+				for _, key := range []string{"arp_ignore", "arp_filter"} {
+					if got := sysctl(t, l.b, "eth0", key); got != "0" {
+						t.Errorf("eth0 %s = %s after Close, want the original 0", key, got)
+					}
+				}
+			}
 		})
 	}
+}
+
+// sysctl reads net.ipv4.conf.<ifname>.<key> in n.
+func sysctl(t *testing.T, n *netns.Node, ifname, key string) string {
+	t.Helper()
+	out, err := n.Exec("cat", "/proc/sys/net/ipv4/conf/"+ifname+"/"+key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(out)
 }
 
 // tsharkRun prints one field of every VRRP packet in a capture.

@@ -36,6 +36,8 @@ func ExampleListen() {
 		log.Fatal(err)
 	}
 	// Adverts for VRIDs that nobody in this process runs: a neighbour with a
-	// mistyped virtual_router_id shows up here.
-	log.Printf("unclaimed VRRP packets: %d", conn.(*vrrp.RawConn).UnclaimedPackets())
+	// mistyped virtual_router_id shows up here (*vrrp.RawConn, Linux).
+	if rc, ok := conn.(interface{ UnclaimedPackets() uint64 }); ok {
+		log.Printf("unclaimed VRRP packets: %d", rc.UnclaimedPackets())
+	}
 }

@@ -74,6 +74,14 @@ func Listen(cfg ListenConfig) (Conn, error) {
 			sharedSockets.release(sock)
 			return nil, err
 		}
+		if !cfg.IPv6 {
+			if err := sock.holdParentARP(); err != nil {
+				c.vmac.remove()
+				sock.unsubscribe(c)
+				sharedSockets.release(sock)
+				return nil, err
+			}
+		}
 		c.sendRC = c.vmac.rc
 		c.oob = sendControl(source, c.vmac.ifindex)
 	}
@@ -346,6 +354,9 @@ func (c *RawConn) Close() error {
 		c.sendMu.Lock() // wait for a send in progress
 		defer c.sendMu.Unlock()
 		c.closeErr = c.vmac.remove()
+		if c.vmac != nil && !c.cfg.IPv6 {
+			c.sock.releaseParentARP()
+		}
 		sharedSockets.release(c.sock)
 	})
 	return c.closeErr

@@ -97,6 +97,10 @@ type rawSocket struct {
 	mu     sync.RWMutex
 	subs   [256][]*RawConn    // by VRID
 	groups map[netip.Addr]int // joined multicast groups, by number of subscribers
+	// IPv4 virtual MAC interfaces on this interface, and the ARP settings the
+	// first of them changed.
+	vmacs    int
+	savedARP []devconf
 
 	unclaimed atomic.Uint64
 

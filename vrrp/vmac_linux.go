@@ -31,8 +31,9 @@ type vmac struct {
 // createVMAC creates the macvlan interface VirtualMACInterface(vrid, v6) on
 // parent with the virtual router MAC, in private mode as keepalived does (its
 // frames go to the wire, never to sibling macvlans), brings it up and opens a
-// send socket on it. For IPv6 the link-local source is added to it without DAD,
-// because the kernel only sends from an address of the outgoing interface.
+// send socket on it. For IPv4 it gets keepalived's settings (vmacDevconf). For
+// IPv6 the link-local source is added to it without DAD, because the kernel
+// only sends from an address of the outgoing interface.
 func createVMAC(netns *os.File, parent *net.Interface, vrid uint8, v6 bool, source netip.Addr, log *slog.Logger) (v *vmac, err error) {
 	name := VirtualMACInterface(vrid, v6)
 	nl, err := rtnetlink.Dial(&netlink.Config{NetNS: int(netns.Fd())})
@@ -67,6 +68,11 @@ func createVMAC(netns *os.File, parent *net.Interface, vrid uint8, v6 bool, sour
 		// VRID would generate the same one and fail DAD.
 		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+name+"/addr_gen_mode", []byte("1"), 0); err != nil {
 			log.Debug("vrrp: disable IPv6 address generation", "interface", name, "err", err)
+		}
+	}
+	if !v6 {
+		if err := setDevconf(netns, ifi.Index, vmacDevconf); err != nil {
+			return v, adminError("set arp_ignore, accept_local and rp_filter on "+name, err)
 		}
 	}
 	if err := nl.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: uint32(ifi.Index), Flags: unix.IFF_UP, Change: unix.IFF_UP}); err != nil {
