@@ -203,9 +203,10 @@ func TestHostilePackets(t *testing.T) {
 		}
 	}
 
-	// The flood: 100k packets cycling through the kinds at floodRate, bounded
-	// in count and time.
-	const flood, floodRate, burst = 100_000, 25_000, 10
+	// The flood: 100k packets cycling through the kinds, as fast as the
+	// attacker can send them, bounded in count and time. Genuine adverts from
+	// the master keep arriving in the middle of it and must still be heard.
+	const flood = 100_000
 	cpuBefore := []int64{cpuTicks(t, sp[0].pids()...), cpuTicks(t, sp[1].pids()...)}
 	var dropsBefore [2]uint64
 	for r, l := range sp {
@@ -215,13 +216,10 @@ func TestHostilePackets(t *testing.T) {
 	start := time.Now()
 	sent := 0
 	for sent < flood && time.Since(start) < 30*time.Second {
-		for range burst {
-			if err := inj.send(packets[sent%len(packets)].frame); err != nil {
-				t.Fatalf("flood: %v", err)
-			}
-			sent++
+		if err := inj.send(packets[sent%len(packets)].frame); err != nil {
+			t.Fatalf("flood: %v", err)
 		}
-		time.Sleep(time.Until(start.Add(time.Duration(sent) * time.Second / floodRate)))
+		sent++
 	}
 	took := time.Since(start)
 	time.Sleep(5 * interval) // let the routers drain their sockets

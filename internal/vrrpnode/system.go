@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/lvskit/lvskit/arp"
 	"github.com/lvskit/lvskit/vip"
 	"github.com/lvskit/lvskit/vrrp"
 )
@@ -13,10 +14,11 @@ import (
 type system struct {
 	log       *slog.Logger
 	addresses map[string]*vip.Manager
+	announce  map[string]*arp.Announcer
 }
 
 func newSystem(log *slog.Logger) *system {
-	return &system{log: log, addresses: map[string]*vip.Manager{}}
+	return &system{log: log, addresses: map[string]*vip.Manager{}, announce: map[string]*arp.Announcer{}}
 }
 
 // attach gives c the address manager and announcer of the interface its VIPs go
@@ -36,7 +38,15 @@ func (s *system) attach(c *vrrp.Config) error {
 		}
 		s.addresses[ifname] = m
 	}
-	c.Addresses = m
+	a, ok := s.announce[ifname]
+	if !ok {
+		var err error
+		if a, err = arp.New(arp.Config{Interface: ifname, Logger: s.log}); err != nil {
+			return err
+		}
+		s.announce[ifname] = a
+	}
+	c.Addresses, c.Announcer = m, a
 	return nil
 }
 
@@ -44,6 +54,9 @@ func (s *system) close() error {
 	var errs []error
 	for _, m := range s.addresses {
 		errs = append(errs, m.Close())
+	}
+	for _, a := range s.announce {
+		errs = append(errs, a.Close())
 	}
 	return errors.Join(errs...)
 }
