@@ -1,0 +1,281 @@
+package health_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/md5"
+	"crypto/x509"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/health"
+)
+
+// probe runs p with a deadline long enough for any loopback exchange; the tests
+// whose server stalls on purpose get a timeout result, never a slow pass.
+func probe(t *testing.T, p health.Prober, timeout time.Duration) health.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	r := p.Probe(ctx)
+	t.Logf("%T: up=%v weight=%d reason=%q latency=%v", p, r.Up, r.Weight, r.Reason, r.Latency)
+	return r
+}
+
+func wantResult(t *testing.T, r health.Result, up bool, reason string) {
+	t.Helper()
+	if r.Up != up || !strings.Contains(r.Reason, reason) {
+		t.Fatalf("got up=%v reason=%q, want up=%v reason containing %q", r.Up, r.Reason, up, reason)
+	}
+}
+
+// rawServer accepts TCP connections on 127.0.0.1 and hands each to handle on its
+// own goroutine; closing it closes the listener and every connection and waits
+// for the handlers.
+func rawServer(t *testing.T, handle func(net.Conn)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); handle(c) }()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+func closedPort(t *testing.T, network string) netip.AddrPort {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return netip.MustParseAddrPort(c.LocalAddr().String())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+func TestTCP(t *testing.T) {
+	noLeaks(t)
+	from := make(chan string, 1)
+	addr := rawServer(t, func(c net.Conn) {
+		from <- c.RemoteAddr().String()
+		c.Close()
+	})
+	wantResult(t, probe(t, health.TCP{Addr: addr}, 5*time.Second), true, "connected")
+	<-from
+	bind := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), 0)
+	wantResult(t, probe(t, health.TCP{Addr: addr, Bind: bind}, 5*time.Second), true, "connected")
+	if got := <-from; !strings.HasPrefix(got, "127.0.0.2:") {
+		t.Errorf("server saw connection from %s, want 127.0.0.2", got)
+	}
+	wantResult(t, probe(t, health.TCP{Addr: closedPort(t, "tcp")}, 5*time.Second), false, "connection refused")
+	wantResult(t, probe(t, health.TCP{}, 5*time.Second), false, "invalid address")
+}
+
+func TestHTTP(t *testing.T) {
+	noLeaks(t)
+	var seen struct {
+		sync.Mutex
+		host, header string
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+		seen.Lock()
+		seen.host, seen.header = r.Host, r.Header.Get("X-Check")
+		seen.Unlock()
+		io.WriteString(w, "service healthy")
+	})
+	mux.HandleFunc("/503", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "maintenance")
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
+	okSum := md5.Sum([]byte("service healthy"))
+
+	for _, tc := range []struct {
+		name   string
+		h      health.HTTP
+		up     bool
+		reason string
+	}{
+		{"default path 404", health.HTTP{}, false, "status 404 not in 200-299"},
+		{"ok", health.HTTP{Path: "/ok"}, true, "status 200"},
+		{"wrong status", health.HTTP{Path: "/503"}, false, "status 503 not in 200-299"},
+		{"status list", health.HTTP{Path: "/503", Status: []health.StatusRange{{200, 200}, {500, 503}}}, true, "status 503"},
+		{"status list miss", health.HTTP{Path: "/ok", Status: []health.StatusRange{{204, 204}, {301, 302}}}, false, "not in 204 301-302"},
+		{"regex", health.HTTP{Path: "/ok", Regexp: regexp.MustCompile(`health[a-z]+`)}, true, "body ok"},
+		{"wrong body", health.HTTP{Path: "/ok", Regexp: regexp.MustCompile(`^sick`)}, false, "does not match"},
+		{"regex no match", health.HTTP{Path: "/ok", Regexp: regexp.MustCompile(`error`), RegexpNoMatch: true}, true, "body ok"},
+		{"regex no match hit", health.HTTP{Path: "/ok", Regexp: regexp.MustCompile(`healthy`), RegexpNoMatch: true}, false, "body matches"},
+		{"digest", health.HTTP{Path: "/ok", Digest: hex.EncodeToString(okSum[:])}, true, "body ok"},
+		{"wrong digest", health.HTTP{Path: "/ok", Digest: "00112233445566778899aabbccddeeff"}, false, "digest"},
+		{"bad path", health.HTTP{Path: "ok"}, false, "does not start with /"},
+		{"refused", health.HTTP{Addr: closedPort(t, "tcp")}, false, "connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.h.Addr.IsValid() {
+				tc.h.Addr = addr
+			}
+			wantResult(t, probe(t, tc.h, 5*time.Second), tc.up, tc.reason)
+		})
+	}
+
+	h := health.HTTP{Addr: addr, Path: "/ok", Host: "www.example.test", Header: http.Header{"X-Check": {"lvskit"}}}
+	wantResult(t, probe(t, h, 5*time.Second), true, "status 200")
+	seen.Lock()
+	defer seen.Unlock()
+	if seen.host != "www.example.test" || seen.header != "lvskit" {
+		t.Errorf("server saw Host %q X-Check %q", seen.host, seen.header)
+	}
+}
+
+// TestHTTPMisbehaving covers servers that stall, reset or never stop sending.
+func TestHTTPMisbehaving(t *testing.T) {
+	noLeaks(t)
+	// Stalling servers block in a read until the test closes their connection.
+	hang := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	slowHeaders := rawServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		io.Copy(io.Discard, c)
+	})
+	reset := rawServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
+	garbage := rawServer(t, func(c net.Conn) {
+		io.WriteString(c, "SSH-2.0-OpenSSH\r\n")
+		c.Close()
+	})
+	endless := rawServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstatus: healthy\n")
+		chunk := []byte(strings.Repeat("x", 4096))
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	timeout := 300 * time.Millisecond
+	wantResult(t, probe(t, health.HTTP{Addr: hang}, timeout), false, "timeout")
+	wantResult(t, probe(t, health.HTTP{Addr: slowHeaders}, timeout), false, "timeout")
+	wantResult(t, probe(t, health.HTTP{Addr: reset}, 5*time.Second), false, "read response")
+	wantResult(t, probe(t, health.HTTP{Addr: garbage}, 5*time.Second), false, "malformed HTTP")
+	// The body check reads at most MaxBody bytes of an endless body, so the probe
+	// ends long before its deadline, whichever way the check goes.
+	re := regexp.MustCompile(`status: healthy`)
+	wantResult(t, probe(t, health.HTTP{Addr: endless, Regexp: re, MaxBody: 64 << 10}, time.Minute), true, "body ok")
+	wantResult(t, probe(t, health.HTTP{Addr: endless, Digest: "00112233445566778899aabbccddeeff", MaxBody: 64 << 10}, time.Minute), false, "longer than 65536")
+	// Without a body check the body is not read at all.
+	wantResult(t, probe(t, health.HTTP{Addr: endless}, time.Minute), true, "status 200")
+}
+
+func TestHTTPS(t *testing.T) {
+	noLeaks(t)
+	sni := make(chan string, 10)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sni <- r.TLS.ServerName
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	// httptest's certificate is self-signed for 127.0.0.1 and example.com.
+	wantResult(t, probe(t, health.HTTP{Addr: addr, TLS: true}, 5*time.Second), false, "certificate")
+	wantResult(t, probe(t, health.HTTP{Addr: addr, TLS: true, InsecureSkipVerify: true}, 5*time.Second), true, "status 200")
+	<-sni
+	wantResult(t, probe(t, health.HTTP{Addr: addr, TLS: true, RootCAs: pool}, 5*time.Second), true, "status 200")
+	<-sni
+	wantResult(t, probe(t, health.HTTP{Addr: addr, TLS: true, RootCAs: pool, ServerName: "example.com"}, 5*time.Second), true, "status 200")
+	if got := <-sni; got != "example.com" {
+		t.Errorf("server saw SNI %q, want example.com", got)
+	}
+	wantResult(t, probe(t, health.HTTP{Addr: addr, TLS: true, RootCAs: pool, Host: "wrong.example.org"}, 5*time.Second), false, "certificate")
+	// Plain HTTP to a TLS port, and TLS to a plain port.
+	wantResult(t, probe(t, health.HTTP{Addr: addr}, 5*time.Second), false, "status 400")
+	plain := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	wantResult(t, probe(t, health.HTTP{Addr: plain, TLS: true, InsecureSkipVerify: true}, 300*time.Millisecond), false, "TLS handshake")
+}
+
+func udpServer(t *testing.T, handle func(pc net.PacketConn, from net.Addr, msg []byte)) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			handle(pc, from, buf[:n])
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return netip.MustParseAddrPort(pc.LocalAddr().String())
+}
+
+func TestUDP(t *testing.T) {
+	noLeaks(t)
+	echo := udpServer(t, func(pc net.PacketConn, from net.Addr, msg []byte) {
+		pc.WriteTo(append([]byte("pong:"), msg...), from)
+	})
+	silent := udpServer(t, func(net.PacketConn, net.Addr, []byte) {})
+	short := 300 * time.Millisecond
+	wantResult(t, probe(t, health.UDP{Addr: echo, Payload: []byte("ping"), Reply: regexp.MustCompile(`^pong:ping$`)}, 5*time.Second), true, "9 byte reply")
+	wantResult(t, probe(t, health.UDP{Addr: echo, Payload: []byte("ping"), Reply: regexp.MustCompile(`^ok`)}, 5*time.Second), false, "does not match")
+	wantResult(t, probe(t, health.UDP{Addr: silent, RequireReply: true}, short), false, "timeout")
+	wantResult(t, probe(t, health.UDP{Addr: silent}, short), true, "no reply and no ICMP error")
+	wantResult(t, probe(t, health.UDP{Addr: closedPort(t, "udp"), Payload: []byte("x")}, 5*time.Second), false, "ICMP port unreachable")
+}
