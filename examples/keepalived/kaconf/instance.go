@@ -87,6 +87,10 @@ func (p parser) instance(s *stmt) *Instance {
 		case "unicast_peer":
 			if p.block(b, 0, 0) {
 				for _, l := range b.block {
+					if len(l.args()) > 0 && !l.hasBlock {
+						p.errorf(l.pos, "unicast peer %s: options %q are not supported", l.kw(), strings.Join(l.args(), " "))
+						continue
+					}
 					if !p.n(l, 0, 0) {
 						continue
 					}

@@ -30,8 +30,10 @@ type Script struct {
 	Pos     Pos
 	Command string
 	Args    []string
-	User    string `json:",omitempty"`
-	Group   string `json:",omitempty"`
+	// User and Group run the script; empty means global_defs' script_user
+	// (keepalived_script, or root, when that is not set either).
+	User  string `json:",omitempty"`
+	Group string `json:",omitempty"`
 }
 
 // GlobalDefs is the supported part of global_defs.
