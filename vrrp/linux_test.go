@@ -360,6 +360,7 @@ func listenErr(n *netns.Node, cfg vrrp.ListenConfig) (vrrp.Conn, error) {
 
 func TestTransportVirtualMAC(t *testing.T) {
 	l := newTransportLab(t)
+	testenv.RequireCommands(t, "ping", "tcpdump", "tshark")
 	for _, v6 := range []bool{false, true} {
 		name := vrrp.VirtualMACInterface(7, v6)
 		t.Run(name, func(t *testing.T) {
