@@ -32,6 +32,35 @@
 // stale ARP entry for the loser after a partition heals, which keepalived leaves
 // to ARP cache expiry.
 //
+// # Advertisement codec
+//
+// Advertisement implements MarshalBinary, AppendBinary and UnmarshalBinary with the
+// layouts of RFC 3768 section 5.1 (VRRPv2: whole-second interval, 8 bytes of
+// authentication data, checksum over the message) and RFC 5798 section 5.1
+// (VRRPv3: 12-bit centisecond interval, checksum over the IPv4 or IPv6
+// pseudo-header, protocol 112, plus the message). Src and Dst feed the
+// pseudo-header. Decoding reuses Addresses and allocates nothing; bad input
+// returns one of the sentinel errors ErrTruncated, ErrVersion, ErrType,
+// ErrChecksum, ErrAddressCount, ErrAddressFamily or ErrInterval, never a panic.
+// PasswordAuth builds keepalived's "auth_type PASS" data.
+//
+// # Linux transport
+//
+// Listen opens a raw IP protocol 112 socket bound to the interface
+// (SO_BINDTODEVICE). It joins 224.0.0.18 / ff02::12 or a configured group, or
+// sends to unicast peers and hears only them, and sends with TTL/hop limit 255
+// from the interface's primary IPv4 address or its IPv6 link-local address
+// (keepalived's choice), or from Source. All instances of a process on one
+// interface and family share one socket whose reader demultiplexes by VRID, so a
+// thousand instances cost one socket, one wake-up and no allocations per packet;
+// packets for VRIDs nobody runs are counted (RawConn.UnclaimedPackets). With
+// VirtualMAC, adverts leave from a macvlan named by VirtualMACInterface with the
+// RFC 5798 section 7.3 MAC, and keepalived's ARP settings make the VIPs placed on
+// it answer with that MAC. WatchLink follows the interface over rtnetlink so the
+// Router enters Fault while the link is down. Permission errors wrap
+// os.ErrPermission and name CAP_NET_RAW or CAP_NET_ADMIN. When Config.Conn is nil,
+// Run calls Listen.
+//
 // # Validation
 //
 // Received adverts are checked as RFC 5798 section 7.1 and RFC 3768 section 7.1
