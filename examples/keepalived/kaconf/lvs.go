@@ -358,7 +358,7 @@ func (p parser) virtualServer(s *stmt) *VirtualServer {
 			rs.Alpha = *rt.alpha
 		}
 		for _, c := range rs.Checkers {
-			c.resolve(rs, rt, vs.Virtualhost)
+			c.resolve(rs, rt, vs)
 		}
 	}
 	return vs
@@ -816,7 +816,7 @@ func (p parser) fileKeyword(c *Checker, s *stmt) bool {
 
 // resolve fills the checker's effective settings: its own, else the real
 // server's, else the virtual server's, else the checker type's default.
-func (c *Checker) resolve(rs *RealServer, t checkTimers, vsHost string) {
+func (c *Checker) resolve(rs *RealServer, t checkTimers, vs *VirtualServer) {
 	t = c.timers.over(t)
 	if checkerHasConnection(c.Type) {
 		if !c.ConnectIP.IsValid() {
@@ -857,11 +857,11 @@ func (c *Checker) resolve(rs *RealServer, t checkTimers, vsHost string) {
 	if c.HTTP != nil && c.HTTP.Virtualhost == "" {
 		c.HTTP.Virtualhost = rs.Virtualhost
 		if rs.Virtualhost == "" {
-			c.HTTP.Virtualhost = vsHost
+			c.HTTP.Virtualhost = vs.Virtualhost
 		}
 	}
 	if c.Misc != nil && c.Misc.Timeout == 0 {
-		c.Misc.Timeout = c.DelayLoop
+		c.Misc.Timeout = vs.DelayLoop // keepalived's default, the service's loop
 	}
 	if c.Type == FileCheck {
 		// FILE_CHECK has none of the timer options: it reacts to the file.

@@ -399,7 +399,7 @@ type StatusRange struct{ Lo, Hi int }
 // MiscSpec is the MISC_CHECK specific part.
 type MiscSpec struct {
 	Script  Script
-	Timeout time.Duration // misc_timeout, default the checker's delay loop
+	Timeout time.Duration // misc_timeout, default the virtual server's delay_loop
 	Dynamic bool          `json:",omitempty"`
 }
 
