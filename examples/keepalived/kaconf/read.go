@@ -173,7 +173,7 @@ func (r *reader) physical(top *frame, raw string, pos Pos) {
 			return
 		}
 	}
-	if kw := strings.Fields(s)[0]; isInclude(kw) {
+	if kw, _, _ := strings.Cut(strings.ReplaceAll(s[:min(len(s), 10)], "\t", " "), " "); isInclude(kw) {
 		r.include(top, strings.TrimSpace(s[len(kw):]), pos)
 		return
 	}
@@ -523,6 +523,9 @@ func (r *reader) split(s string, pos Pos) []line {
 // keepalived's parser does. Backslashes and single quotes stay literal here:
 // scripts split their own string later (see splitScript).
 func splitWords(s string) ([]string, bool) {
+	if !strings.Contains(s, `"`) {
+		return strings.FieldsFunc(s, isBlank), true
+	}
 	var words []string
 	var b strings.Builder
 	in, quote := false, false
@@ -532,7 +535,7 @@ func splitWords(s string) ([]string, bool) {
 		case c == '"':
 			quote = !quote
 			in = true
-		case !quote && (c == ' ' || c == '\t' || c == '\v' || c == '\f'):
+		case !quote && isBlank(rune(c)):
 			if in {
 				words = append(words, b.String())
 				b.Reset()
@@ -548,3 +551,5 @@ func splitWords(s string) ([]string, bool) {
 	}
 	return words, !quote
 }
+
+func isBlank(c rune) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' }
