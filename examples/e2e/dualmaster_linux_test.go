@@ -41,18 +41,18 @@ func TestDualMaster(t *testing.T) {
 			"-advert-interval", "200ms", "-check-url", "http://127.0.0.1:80/", "-check-interval", "100ms", "-log-level", "debug")
 	}
 	a, b := netip.AddrPortFrom(vipA, 80), netip.AddrPortFrom(vipB, 80)
-	cl.until(t, "startup VIP A", a, "node A", time.Now())
-	cl.until(t, "startup VIP B", b, "node B", time.Now())
+	cl.until(t, "startup VIP A", a, time.Now(), "node A")
+	cl.until(t, "startup VIP B", b, time.Now(), "node B")
 
 	killed := time.Now()
 	routers["A"].p.Kill()
 	sw.Unplug(nodes["A"], "eth0")
-	p := cl.until(t, "node A died: VIP A", a, "node B", killed)
+	p := cl.until(t, "node A died: VIP A", a, killed, "node B")
 	if p.Flapped {
 		t.Errorf("%s: A answered after B took over", p.Name)
 	}
 	t.Logf("FAILOVER dual-master: %s", p)
-	p = cl.until(t, "node A died: VIP B", b, "node B", killed)
+	p = cl.until(t, "node A died: VIP B", b, killed, "node B")
 	if p.Failed != 0 || p.Others != 0 {
 		t.Errorf("%s: the survivor's own VIP was disturbed", p.Name)
 	}

@@ -128,22 +128,22 @@ func TestFronting(t *testing.T) {
 			startRouter("B", 100)
 			addr := netip.AddrPortFrom(vip, 80)
 
-			cl.until(t, "startup", addr, "node A", time.Now())
+			cl.until(t, "startup", addr, time.Now(), "node A")
 
 			broke := time.Now()
 			proxies["A"].p.Kill()
-			p := cl.until(t, px.name+" on A stopped", addr, "node B", broke)
+			p := cl.until(t, px.name+" on A stopped", addr, broke, "node B")
 			if p.Flapped {
 				t.Errorf("%s: A answered again after B took over", p.Name)
 			}
 
 			broke = time.Now()
 			proxies["A"] = px.start(t, nodes["A"], dirs["A"], "node A")
-			cl.until(t, px.name+" on A back (preempt delay 1s)", addr, "node A", broke)
+			cl.until(t, px.name+" on A back (preempt delay 1s)", addr, broke, "node A")
 
 			broke = time.Now()
 			routers["A"].p.Kill()
-			p = cl.until(t, "A's router SIGKILLed", addr, "node B", broke)
+			p = cl.until(t, "A's router SIGKILLed", addr, broke, "node B")
 			if p.Flapped {
 				t.Errorf("%s: A answered again after B took over (its gratuitous ARP did not stick)", p.Name)
 			}

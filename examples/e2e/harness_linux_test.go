@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,7 @@ var (
 )
 
 // examples lists every program the tests run, built together once per test binary.
-var examples = []string{"nginx-failover", "haproxy-failover", "dual-master"}
+var examples = []string{"nginx-failover", "haproxy-failover", "dual-master", "lvs-director"}
 
 // program returns the path of an example program, building them all on first use.
 func program(t *testing.T, name string) string {
@@ -174,14 +175,15 @@ func get(addr netip.AddrPort) (string, error) {
 }
 
 // phase is the client's view of one switch: from the moment something was broken
-// until want answered settle times in a row.
+// until the expected servers answered settle times in a row.
 type phase struct {
 	Name     string
 	Requests int
-	Failed   int           // requests that got no answer
-	Others   int           // answers from another server than want after the break
-	Switch   time.Duration // break → first answer from want
-	Flapped  bool          // an answer from another server came after the first from want
+	Failed   int            // requests that got no answer
+	Others   int            // answers from servers not expected after the break
+	Switch   time.Duration  // break → first answer from an expected server
+	Flapped  bool           // an unexpected answer came after the first expected one
+	Seen     map[string]int // expected answers by server
 }
 
 func (p phase) String() string {
@@ -191,16 +193,17 @@ func (p phase) String() string {
 
 const (
 	requestGap = 20 * time.Millisecond
-	settle     = 10               // answers in a row from the expected server
+	settle     = 10               // expected answers in a row
 	phaseLimit = 20 * time.Second // bound of one phase in time...
 	maxReqs    = 2000             // ...and in requests
 )
 
-// until requests addr every requestGap until want answered settle times in a row,
-// for at most phaseLimit and maxReqs requests; the break happened at since.
-func (c *client) until(t *testing.T, name string, addr netip.AddrPort, want string, since time.Time) phase {
+// until requests addr every requestGap until servers in want answered settle times
+// in a row, for at most phaseLimit and maxReqs requests; the break happened at
+// since.
+func (c *client) until(t *testing.T, name string, addr netip.AddrPort, since time.Time, want ...string) phase {
 	t.Helper()
-	p := phase{Name: name}
+	p := phase{Name: name, Seen: map[string]int{}}
 	var first time.Time
 	inRow := 0
 	err := inNetNS(c.n, func() error {
@@ -213,10 +216,11 @@ func (c *client) until(t *testing.T, name string, addr netip.AddrPort, want stri
 			case err != nil:
 				p.Failed++
 				inRow = 0
-			case body == want:
+			case slices.Contains(want, body):
 				if first.IsZero() {
 					first = now
 				}
+				p.Seen[body]++
 				inRow++
 			default:
 				p.Others++
@@ -230,7 +234,7 @@ func (c *client) until(t *testing.T, name string, addr netip.AddrPort, want stri
 			}
 			time.Sleep(requestGap)
 		}
-		return fmt.Errorf("%s: %s never answered %d times in a row (%d requests, %d failed, %d from others)",
+		return fmt.Errorf("%s: %v never answered %d times in a row (%d requests, %d failed, %d from others)",
 			name, want, settle, p.Requests, p.Failed, p.Others)
 	})
 	if err != nil {
