@@ -76,5 +76,15 @@
 // references, VRRPv2 with IPv6 addresses, advert_int granularity per
 // version, nopreempt or preempt_delay with state MASTER, strict mode
 // rules, authentication with VRRPv3, address family mismatches, and
-// weighted trackers on sync group members.
+// weighted trackers on sync group members; for virtual servers a missing
+// protocol (keepalived falls back to UDP), ports that DR and TUN cannot
+// change, and a quorum no set of live servers can reach. The verdict is
+// tested against Debian's keepalived -t on the same files.
+//
+// # Library values
+//
+// Instance.VRRPConfig and Config.IPVSVirtualServers map the file to
+// vrrp.Config and ipvs.VirtualServer values; the daemon adds the parts
+// those packages leave to their callers (connections, address managers,
+// health checkers).
 package kaconf

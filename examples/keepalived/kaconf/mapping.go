@@ -60,7 +60,8 @@ func (in *Instance) VRRPConfig(g *GlobalDefs) vrrp.Config {
 // virtual_server, for ipvs.Reconciler.SetDesired. A virtual_server of a
 // group becomes one service per address and port of the group's ranges and
 // one per fwmark, as keepalived programs it. Health checking is not part of
-// it: the caller reports checker results to the reconciler.
+// it: the caller reports checker results to the reconciler. Neither is
+// sorry_server_inhibit, which ipvs.VirtualServer has no field for.
 func (c *Config) IPVSVirtualServers() ([]ipvs.VirtualServer, error) {
 	groups := map[string]*VirtualServerGroup{}
 	for _, g := range c.VirtualServerGroups {
