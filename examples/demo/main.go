@@ -138,6 +138,8 @@ func main() {
 	took = d.waitFor("A")
 	d.say("one master again after %v: B yielded to A's advert, and its farewell advert made A re-announce the VIP", took.Round(time.Millisecond))
 
+	d.composed()
+
 	d.say("== shutting down")
 	for _, rt := range d.routers {
 		rt.r.Close()
