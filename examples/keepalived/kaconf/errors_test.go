@@ -119,6 +119,19 @@ func TestErrors(t *testing.T) {
 			want:  []string{`main.conf:8: error: vrrp_instance VI_1: virtual_ipaddress mixes IPv4 and IPv6; put the other family in virtual_ipaddress_excluded`},
 		},
 		{
+			name:  "state is case-sensitive",
+			files: map[string]string{"main.conf": instance("VI_1", 1, "state master")},
+			want:  []string{`main.conf:7: error: state: "master" is not MASTER or BACKUP`},
+		},
+		{
+			name:  "duplicate VIP and peer",
+			files: map[string]string{"main.conf": instance("VI_1", 1, "virtual_ipaddress_excluded {", "  10.99.0.1", "}", "unicast_peer {", " 10.99.0.5", " 10.99.0.5", "}")},
+			want: []string{
+				`main.conf:8: error: vrrp_instance VI_1: virtual address 10.99.0.1 already listed at main.conf:5`,
+				`main.conf:12: error: vrrp_instance VI_1: unicast peer 10.99.0.5 already listed at main.conf:11`,
+			},
+		},
+		{
 			name:  "unknown keyword",
 			files: map[string]string{"main.conf": instance("VI_1", 1, "  no_such_thing 1")},
 			want:  []string{`main.conf:7: error: unsupported keyword "no_such_thing" in vrrp_instance VI_1`},

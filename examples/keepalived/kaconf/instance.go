@@ -16,7 +16,8 @@ func (p parser) instance(s *stmt) *Instance {
 		switch b.kw() {
 		case "state":
 			if v, ok := p.stringArg(b); ok {
-				switch st := State(strings.ToUpper(v)); st {
+				// Case matters: keepalived starts "master" as BACKUP.
+				switch st := State(v); st {
 				case StateMaster, StateBackup:
 					in.State = st
 				default:
@@ -168,9 +169,9 @@ func (p parser) auth(s *stmt) *Auth {
 		case "auth_type":
 			sawType = true
 			if v, ok := p.stringArg(b); ok {
-				switch t := strings.ToUpper(v); t {
+				switch v {
 				case "PASS":
-					a.Type = t
+					a.Type = v
 				case "AH":
 					p.errorf(b.pos, "auth_type AH (IPsec authentication header) is not supported; use PASS or no authentication")
 				default:

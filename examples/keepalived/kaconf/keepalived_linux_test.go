@@ -53,6 +53,7 @@ func TestAgreesWithKeepalived(t *testing.T) {
 	cases["keyword.conf"] = instance("VI_1", 1, "no_such_thing 1")
 	cases["advert.conf"] = instance("VI_1", 1, "advert_int 1.5")
 	cases["noproto.conf"] = instance("VI_1", 1) + strings.Replace(validVS, "    protocol TCP\n", "", 1)
+	cases["state.conf"] = instance("VI_1", 1, "state master")
 	cases["nopreempt.conf"] = instance("VI_1", 1, "state MASTER", "priority 100", "nopreempt")
 
 	dir := t.TempDir()

@@ -170,14 +170,14 @@ var schedulers = map[string]bool{
 }
 
 func (p parser) method(s *stmt) (Method, bool) {
-	if len(s.args()) > 1 && strings.EqualFold(s.args()[0], "TUN") && !s.hasBlock {
+	if len(s.args()) > 1 && s.args()[0] == "TUN" && !s.hasBlock {
 		p.errorf(s.pos, "%s: tunnel type options are not supported", s.kw())
 		return "", false
 	}
 	if !p.n(s, 1, 1) {
 		return "", false
 	}
-	switch m := Method(strings.ToUpper(s.args()[0])); m {
+	switch m := Method(s.args()[0]); m { // case matters, as in keepalived
 	case MethodNAT, MethodDR, MethodTUN:
 		return m, true
 	}

@@ -177,6 +177,23 @@ func (p parser) checkInstance(in *Instance) {
 			break
 		}
 	}
+	if len(in.VIPs) > 255 {
+		e("%d virtual addresses; an advert carries at most 255 (put the rest in virtual_ipaddress_excluded)", len(in.VIPs))
+	}
+	seenVIP := map[netip.Addr]Pos{}
+	for _, v := range append(slices.Clip(in.VIPs), in.ExcludedVIPs...) {
+		if prev, dup := seenVIP[v.Prefix.Addr()]; dup {
+			p.errorf(v.Pos, "vrrp_instance %s: virtual address %s already listed at %s", in.Name, v.Prefix.Addr(), prev)
+		}
+		seenVIP[v.Prefix.Addr()] = v.Pos
+	}
+	seenPeer := map[netip.Addr]Pos{}
+	for _, peer := range in.UnicastPeers {
+		if prev, dup := seenPeer[peer.Addr]; dup {
+			p.errorf(peer.Pos, "vrrp_instance %s: unicast peer %s already listed at %s", in.Name, peer.Addr, prev)
+		}
+		seenPeer[peer.Addr] = peer.Pos
+	}
 	if in.SrcIP.IsValid() && family(in.SrcIP) != want {
 		e("unicast_src_ip %s is not %s like the virtual addresses", in.SrcIP, want)
 	}
