@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,7 +121,8 @@ func TestFronting(t *testing.T) {
 			startRouter := func(name string, prio int) {
 				args := append([]string{bin, "-interface", "eth0", "-vrid", "51", "-vip", vip.String() + "/32",
 					"-priority", strconv.Itoa(prio), "-advert-interval", "200ms", "-preempt-delay", "1s",
-					"-check-interval", "100ms", "-rise", "2", "-fall", "2", "-weight", "-60", "-log-level", "debug"},
+					"-check-interval", "100ms", "-rise", "2", "-fall", "2", "-weight", "-60", "-log-level", "debug",
+					"-metrics", "127.0.0.1:9650"},
 					px.extra(dirs[name])...)
 				routers[name] = start(t, nodes[name], px.program+" "+name, args...)
 			}
@@ -129,6 +131,15 @@ func TestFronting(t *testing.T) {
 			addr := netip.AddrPortFrom(vip, 80)
 
 			cl.until(t, "startup", addr, time.Now(), "node A")
+			metrics := scrapeMetrics(t, nodes["A"], netip.MustParseAddrPort("127.0.0.1:9650"))
+			for _, want := range []string{
+				`lvskit_vrrp_state{instance="VI_` + strings.ToUpper(px.name) + `",state="Master"} 1`,
+				`lvskit_health_up{target="` + px.name + ` http://127.0.0.1:`,
+			} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("A's metrics lack %s:\n%s", want, metrics)
+				}
+			}
 
 			broke := time.Now()
 			proxies["A"].p.Kill()

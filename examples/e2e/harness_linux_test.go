@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -243,6 +244,32 @@ func (c *client) until(t *testing.T, name string, addr netip.AddrPort, since tim
 	p.Switch = first.Sub(since)
 	t.Log(p)
 	return p
+}
+
+// scrapeMetrics reads an example's Prometheus endpoint inside its namespace.
+func scrapeMetrics(t *testing.T, n *netns.Node, addr netip.AddrPort) string {
+	t.Helper()
+	var body []byte
+	err := inNetNS(n, func() error {
+		c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scrape %v in %s: %v", addr, n.Name(), err)
+	}
+	return string(body)
 }
 
 // requireTools skips (or fails in strict mode) without root and the commands.
