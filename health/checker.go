@@ -129,8 +129,8 @@ type Status struct {
 }
 
 // Checker probes many targets on their own intervals with a single scheduler: a
-// timer heap ordered by next probe time feeds a bounded number of concurrent
-// probes, so idle targets cost memory only, not goroutines or timers.
+// timer heap ordered by next probe time feeds a pool of at most MaxConcurrent
+// worker goroutines, so idle targets cost memory only, not goroutines or timers.
 type Checker struct {
 	cfg CheckerConfig
 	log *slog.Logger
@@ -345,8 +345,12 @@ func (c *Checker) Run(ctx context.Context) error {
 	stopDelivery, deliveryDone := make(chan struct{}), make(chan struct{})
 	go c.deliver(stopDelivery, deliveryDone)
 
-	var probes sync.WaitGroup
-	slots := make(chan struct{}, c.cfg.MaxConcurrent)
+	// Probes run on a pool of workers that grows on demand up to MaxConcurrent
+	// and is kept until Run returns: reusing a goroutine (and its already grown
+	// stack) is cheaper than starting one per probe.
+	var workers sync.WaitGroup
+	jobs := make(chan *target)
+	started := 0
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var ready []*target
@@ -366,12 +370,21 @@ loop:
 		if len(ready) > 0 {
 			for _, t := range ready {
 				select {
-				case slots <- struct{}{}:
+				case jobs <- t:
+					continue
+				default:
+				}
+				if started < c.cfg.MaxConcurrent {
+					started++
+					workers.Add(1)
+					go c.worker(ctx, t, jobs, &workers)
+					continue
+				}
+				select {
+				case jobs <- t:
 				case <-ctx.Done():
 					break loop
 				}
-				probes.Add(1)
-				go c.probe(ctx, t, slots, &probes)
 			}
 			continue
 		}
@@ -383,7 +396,7 @@ loop:
 			break loop
 		}
 	}
-	probes.Wait()
+	workers.Wait()
 
 	c.mu.Lock()
 	c.state = stateStopped
@@ -401,13 +414,23 @@ loop:
 	return nil
 }
 
-func (c *Checker) probe(ctx context.Context, t *target, slots chan struct{}, wg *sync.WaitGroup) {
+func (c *Checker) worker(ctx context.Context, t *target, jobs <-chan *target, wg *sync.WaitGroup) {
 	defer wg.Done()
+	for {
+		c.probe(ctx, t)
+		select {
+		case t = <-jobs:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (c *Checker) probe(ctx context.Context, t *target) {
 	pctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	start := time.Now()
 	r := t.cfg.Prober.Probe(pctx)
 	cancel()
-	<-slots
 	if ctx.Err() != nil {
 		// Cut short by shutdown: says nothing about the target.
 		return

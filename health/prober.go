@@ -95,7 +95,9 @@ func describe(ctx context.Context, op string, err error) string {
 }
 
 func dialer(bind netip.AddrPort, proto string) *net.Dialer {
-	d := &net.Dialer{}
+	// Health-check connections live for one exchange: TCP keepalive would only
+	// cost setsockopt calls on every probe.
+	d := &net.Dialer{KeepAlive: -1}
 	if bind.IsValid() || bind.Port() != 0 {
 		switch proto {
 		case "tcp":
