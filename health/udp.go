@@ -77,4 +77,3 @@ func udpError(ctx context.Context, op string, err error) string {
 	}
 	return describe(ctx, op, err)
 }
-
