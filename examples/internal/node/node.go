@@ -58,7 +58,7 @@ func (n *Node) AddRouter(inst Instance) (*vrrp.Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := n.Log.With("instance", inst.Name, "vrid", inst.VRID)
+	log := n.Log.With("instance", inst.Name) // the Router adds interface and vrid
 	var r *vrrp.Router
 	r, err = vrrp.New(vrrp.Config{
 		Interface:      inst.Interface,
@@ -87,22 +87,18 @@ func (n *Node) AddRouter(inst Instance) (*vrrp.Router, error) {
 	return r, nil
 }
 
+// logEvent adds the operator's view of the transitions that move VIPs. The Router
+// logs every event itself (state, priority, conflict, with the reason); these
+// lines say what that meant for the addresses.
 func logEvent(log *slog.Logger, e vrrp.Event, vips []netip.Prefix) {
-	switch e.Kind {
-	case vrrp.EventState:
-		attrs := []any{"from", e.From.String(), "to", e.To.String(), "priority", e.Priority, "reason", e.Reason}
-		switch {
-		case e.To == vrrp.StateMaster:
-			log.Info("became master: VIPs added and announced", append(attrs, "vips", vips)...)
-		case e.From == vrrp.StateMaster:
-			log.Warn("left master: VIPs released", append(attrs, "vips", vips)...)
-		default:
-			log.Info("state change", attrs...)
-		}
-	case vrrp.EventPriority:
-		log.Info("priority change", "from", e.OldPriority, "to", e.Priority, "reason", e.Reason)
-	case vrrp.EventConflict:
-		log.Warn("another master on the link", "reason", e.Reason)
+	if e.Kind != vrrp.EventState {
+		return
+	}
+	switch {
+	case e.To == vrrp.StateMaster:
+		log.Info("became master: VIPs added and announced", "vips", vips, "priority", e.Priority, "reason", e.Reason)
+	case e.From == vrrp.StateMaster:
+		log.Warn("left master: VIPs released", "vips", vips, "to", e.To.String(), "reason", e.Reason)
 	}
 }
 
