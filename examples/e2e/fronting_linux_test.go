@@ -20,6 +20,7 @@ type proxyKind struct {
 	program string // the example program
 	start   func(t *testing.T, n *netns.Node, dir, answer string) *daemon
 	extra   func(dir string) []string // extra flags of the example program
+	weight  string                    // -weight: nginx lowers the priority, haproxy goes to Fault
 }
 
 func startNginx(t *testing.T, n *netns.Node, dir, answer string) *daemon {
@@ -72,11 +73,11 @@ frontend health
 
 var proxies = []proxyKind{
 	{name: "nginx", program: "nginx-failover", start: startNginx,
-		extra: func(string) []string { return []string{"-check-url", "http://127.0.0.1:80/"} }},
+		extra: func(string) []string { return []string{"-check-url", "http://127.0.0.1:80/"} }, weight: "-60"},
 	{name: "haproxy", program: "haproxy-failover", start: startHAProxy,
 		extra: func(dir string) []string {
 			return []string{"-check-url", "http://127.0.0.1:8404/healthz", "-check-pidfile", filepath.Join(dir, "haproxy.pid")}
-		}},
+		}, weight: "0"},
 }
 
 func writeFile(t *testing.T, path, s string) {
@@ -90,10 +91,13 @@ func writeFile(t *testing.T, path, s string) {
 // the example program checking its local proxy, and a client requesting the VIP:
 //
 //  1. node A (priority 150) is master and answers;
-//  2. A's proxy dies: its check fails, A's priority drops by 60 below B's 100, B
-//     preempts and answers;
-//  3. A's proxy comes back: A's priority returns and A preempts after the preempt
-//     delay;
+//  2. A's proxy dies: its check fails and B takes over — for nginx with weight -60
+//     (A's priority drops to 90, below B's 100, and B preempts after its
+//     Master_Down_Interval and preempt delay), for haproxy with weight 0 (A goes
+//     to Fault and hands over with a priority-0 advert, B takes over after
+//     Skew_Time);
+//  3. A's proxy comes back: A's priority returns (or A leaves Fault) and A
+//     preempts after the preempt delay;
 //  4. A's VRRP process is SIGKILLed (it leaves its VIP behind, like a crashed
 //     keepalived): B takes over after Master_Down_Interval and its gratuitous ARP
 //     moves the client, which never hears from A again.
@@ -121,7 +125,7 @@ func TestFronting(t *testing.T) {
 			startRouter := func(name string, prio int) {
 				args := append([]string{bin, "-interface", "eth0", "-vrid", "51", "-vip", vip.String() + "/32",
 					"-priority", strconv.Itoa(prio), "-advert-interval", "200ms", "-preempt-delay", "1s",
-					"-check-interval", "100ms", "-rise", "2", "-fall", "2", "-weight", "-60", "-log-level", "debug",
+					"-check-interval", "100ms", "-rise", "2", "-fall", "2", "-weight", px.weight, "-log-level", "debug",
 					"-metrics", "127.0.0.1:9650"},
 					px.extra(dirs[name])...)
 				routers[name] = start(t, nodes[name], px.program+" "+name, args...)

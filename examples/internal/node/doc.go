@@ -1,6 +1,6 @@
 // Package node is the glue the example programs share: it turns a few flags into
-// running VRRP Routers whose VIPs are added by package vip and announced with
-// gratuitous ARP, logs every event with its reason through log/slog, and exposes
+// running VRRP Routers whose VIPs are added by package vip and announced by package arp
+// (gratuitous ARP, unsolicited neighbour advertisements), logs every event with its reason through log/slog, and exposes
 // everything to Prometheus through package metrics.
 //
 // It is deliberately small: an application that embeds lvskit writes the same

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lvskit/lvskit/arp"
 	"github.com/lvskit/lvskit/examples/internal/metrics"
 	"github.com/lvskit/lvskit/vip"
 	"github.com/lvskit/lvskit/vrrp"
@@ -32,20 +33,20 @@ type Instance struct {
 }
 
 // Node owns the Routers of one process and what they share: one vip.Manager and one
-// announcer per interface, the logger and the metrics.
+// arp.Announcer per interface, the logger and the metrics.
 type Node struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 
 	mu      sync.Mutex
 	vips    map[string]*vip.Manager
-	ann     map[string]*announcer
+	ann     map[string]*arp.Announcer
 	routers []*vrrp.Router
 }
 
 // New returns a Node logging to log.
 func New(log *slog.Logger, m *metrics.Metrics) *Node {
-	return &Node{Log: log, Metrics: m, vips: map[string]*vip.Manager{}, ann: map[string]*announcer{}}
+	return &Node{Log: log, Metrics: m, vips: map[string]*vip.Manager{}, ann: map[string]*arp.Announcer{}}
 }
 
 // AddRouter creates the Router for inst. Nothing touches the network until Run.
@@ -118,13 +119,14 @@ func (n *Node) vipManager(ifname string) (*vip.Manager, error) {
 	return m, nil
 }
 
-func (n *Node) announcer(ifname string) (*announcer, error) {
+func (n *Node) announcer(ifname string) (*arp.Announcer, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if a, ok := n.ann[ifname]; ok {
 		return a, nil
 	}
-	a, err := newAnnouncer(ifname, n.Log.With("interface", ifname))
+	// keepalived's defaults: a burst of 5 at once and another 5 s later.
+	a, err := arp.New(arp.Config{Interface: ifname, Logger: n.Log.With("interface", ifname)})
 	if err != nil {
 		return nil, err
 	}
