@@ -1,0 +1,103 @@
+// Package health checks the health of servers the way keepalived's checkers do,
+// as a Go API: pluggable probes, a Checker that schedules thousands of targets
+// cheaply with rise and fall, and hand-offs to VRRP priorities and IPVS weights.
+//
+// # Probers
+//
+// A Prober performs one check within the deadline of its context and returns a
+// Result: up or down, the latency, a reason a person can read, and optionally a
+// dynamic weight (NoWeight when it has none). Probers are plain values
+// configured by their fields; an application can write its own or wrap a
+// function with ProberFunc. This package provides:
+//
+//   - TCP: connect, then reset the connection (TCP_CHECK).
+//   - HTTP: GET over HTTP or HTTPS with Host, SNI, TLS verification on, off or
+//     against a CA, status code ranges (default 200-299), body regular
+//     expression or its negation, body MD5 digest, a bound on the body read, and
+//     custom headers (HTTP_GET, SSL_GET).
+//   - UDP: send a payload, optionally require a reply matching a pattern; an
+//     ICMP port unreachable means down (UDP_CHECK).
+//   - DNS: query a name and type (RFC 1035), optionally expecting given answers
+//     (DNS_CHECK).
+//   - ICMP: echo over an unprivileged ICMP socket, IPv4 (RFC 792) and IPv6
+//     (RFC 4443) (PING_CHECK).
+//   - Exec: run a program without a shell unless asked; exit 0 up, non-zero
+//     down, or with Dynamic 2..255 up with weight status-2 (MISC_CHECK,
+//     misc_dynamic, vrrp_script). A timeout kills the whole process group.
+//   - File: a number in a file gives up/down or a weighted value (track_file,
+//     FILE_CHECK).
+//   - gRPC health checking (grpc.health.v1) lives in package grpchealth, so that
+//     programs which do not need it do not link gRPC.
+//
+// Every prober releases its sockets, processes and goroutines before Probe
+// returns, whatever the target does: a server that stalls hits the deadline, an
+// endless body is read only up to MaxBody, a script that ignores its timeout is
+// killed with its children.
+//
+// # Checker
+//
+// A Checker probes targets on their intervals. Each Target names its Prober and
+// keepalived's timing options:
+//
+//	keepalived               Target / Prober field
+//	delay_loop               Interval
+//	connect_timeout          Timeout (misc_timeout for Exec)
+//	retry, nb_get_retry      Retry
+//	delay_before_retry       DelayBeforeRetry
+//	warmup                   Warmup
+//	alpha                    Alpha
+//	omega                    Omega
+//	rise, fall (vrrp_script) Rise, Fall
+//	connect_ip, connect_port Addr (TCP, HTTP, UDP), Server (DNS)
+//	bind_to, bind_port       Bind
+//	url path, virtualhost    HTTP.Path, HTTP.Host
+//	status_code, digest      HTTP.Status, HTTP.Digest
+//	regex, regex_no_match    HTTP.Regexp, HTTP.RegexpNoMatch
+//	enable_sni               HTTP.ServerName
+//	payload, require_reply   UDP.Payload, UDP.RequireReply / UDP.Reply
+//	type, name (DNS_CHECK)   DNS.Type, DNS.Name
+//	misc_path, misc_dynamic  Exec.Path, Exec.Dynamic
+//	file, weight, reverse    File.Path, File.Weight, File.Reverse
+//
+// A target starts up, as keepalived adds real servers at startup, unless Alpha
+// is set: then it starts down and needs Rise successful checks. When a probe of
+// an up target fails it is retried Retry times after DelayBeforeRetry before the
+// check counts as failed (keepalived retries only up servers); Fall failed
+// checks in a row take the target down and Rise successful ones bring it back.
+// Omega reports every up target down when the Checker stops, so that the IPVS
+// side withdraws it, like keepalived's omega running the down notifiers.
+//
+// The first probe of each target comes after a random delay below Warmup
+// (default: one interval), so that thousands of targets added together do not
+// fire together; CheckerConfig.Rand makes the spread reproducible.
+//
+// Targets are keyed by ID and reference-counted: the same real server used by
+// several virtual services is added by each with the same ID, probed once, and
+// stops being probed when the last one removes it. Add and Remove work while the
+// Checker runs.
+//
+// # Scaling
+//
+// One goroutine schedules all targets from a timer heap and hands due probes to
+// a pool of at most CheckerConfig.MaxConcurrent workers, so an idle target costs
+// about a kilobyte of memory, not a goroutine and a timer. BENCHMARKS.md has the CPU
+// and memory measured with 1k, 10k and 50k TCP and HTTP targets at 1 s.
+//
+// # Events
+//
+// Changes (up, down, and dynamic weight changes while up) carry the reason and
+// the target's latest results. They are delivered in the order they happened, on
+// one delivery goroutine of the Checker, to CheckerConfig.OnChange and to Watch
+// callbacks; a slow callback delays later deliveries but never a probe.
+// Snapshot returns every target's state. Run returns only after the probes in
+// flight have returned and every change has been delivered: nothing is left
+// running.
+//
+// # Adapters
+//
+// The packages of this module do not import each other. TrackUp feeds a target's
+// state to anything with Set(up bool), such as a vrrp.Tracker, which applies
+// keepalived's weight semantics to the VRRP priority. TrackRealServer feeds it,
+// with the dynamic weight, to anything with SetRealServerHealth, such as the
+// ipvs.Reconciler.
+package health
