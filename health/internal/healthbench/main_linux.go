@@ -40,7 +40,7 @@ type point struct {
 	Checks    float64 // probes per second
 	PerCore   float64
 	Failures  uint64
-	MaxConc   int
+	LatencyMS float64 // mean probe latency over the latest results
 	Goroutine int
 }
 
@@ -88,7 +88,7 @@ func orchestrate(sizes, kinds string, duration, settle, interval time.Duration) 
 	fmt.Printf("healthbench: %d CPUs, %s, interval %v, window %v after %v\n", runtime.NumCPU(), cpuModel(), interval, duration, settle)
 	fmt.Printf("load average before: %s\n", loadavg())
 	defer func() { fmt.Printf("load average after: %s\n", loadavg()) }()
-	fmt.Printf("%-5s %8s %7s %7s %7s %8s %10s %14s %9s\n", "kind", "targets", "cores", "user", "sys", "RSS MB", "checks/s", "checks/s/core", "failures")
+	fmt.Printf("%-5s %8s %7s %7s %7s %8s %10s %14s %9s %11s\n", "kind", "targets", "cores", "user", "sys", "RSS MB", "checks/s", "checks/s/core", "failures", "latency ms")
 	for _, kind := range strings.Split(kinds, ",") {
 		for _, n := range strings.Split(sizes, ",") {
 			cmd := exec.Command(self, "-point", kind+":"+n, "-servers", strings.TrimSpace(addrs),
@@ -102,7 +102,7 @@ func orchestrate(sizes, kinds string, duration, settle, interval time.Duration) 
 			if err := json.Unmarshal(b, &p); err != nil {
 				log.Fatalf("point %s:%s: %v: %s", kind, n, err, b)
 			}
-			fmt.Printf("%-5s %8d %7.3f %7.3f %7.3f %8.1f %10.0f %14.0f %9d\n", p.Kind, p.Targets, p.Cores, p.User, p.Sys, p.RSSMB, p.Checks, p.PerCore, p.Failures)
+			fmt.Printf("%-5s %8d %7.3f %7.3f %7.3f %8.1f %10.0f %14.0f %9d %11.2f\n", p.Kind, p.Targets, p.Cores, p.User, p.Sys, p.RSSMB, p.Checks, p.PerCore, p.Failures, p.LatencyMS)
 		}
 	}
 }
@@ -201,7 +201,7 @@ func runPoint(spec, servers string, interval, settle, duration time.Duration) {
 	user1, sys1 := cpuTime()
 	t1 := time.Now()
 	probes1, fail1 := totals(c)
-	p := point{Kind: kind, Targets: n, RSSMB: rssMB(), Goroutine: runtime.NumGoroutine()}
+	p := point{Kind: kind, Targets: n, RSSMB: rssMB(), Goroutine: runtime.NumGoroutine(), LatencyMS: meanLatency(c)}
 	cancel()
 	if err := <-done; err != nil {
 		log.Fatal(err)
@@ -213,6 +213,21 @@ func runPoint(spec, servers string, interval, settle, duration time.Duration) {
 	p.PerCore = p.Checks / p.Cores
 	p.Failures = fail1 - fail0
 	json.NewEncoder(os.Stdout).Encode(p)
+}
+
+func meanLatency(c *health.Checker) float64 {
+	var sum time.Duration
+	var n int
+	for _, s := range c.Snapshot() {
+		for _, r := range s.Results {
+			sum += r.Latency
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(sum) / float64(n) / 1e6
 }
 
 func totals(c *health.Checker) (probes, failures uint64) {
