@@ -1,0 +1,68 @@
+// Package daemon runs a keepalived.conf, parsed by package kaconf, with
+// lvskit's packages: the runtime behind the keepalived-compatible command in
+// examples/keepalived.
+//
+// # What runs
+//
+//   - every vrrp_instance is a vrrp.Router; vrrp_sync_group members are joined
+//     with vrrp.NewSyncGroup;
+//   - virtual_ipaddress and virtual_ipaddress_excluded are added by one
+//     vip.Manager per device and label (an address's dev overrides the
+//     instance's interface) and announced by one arp.Announcer per device and
+//     GARP schedule (garp_master_delay, _repeat, _refresh, _refresh_repeat and
+//     the global vrrp_garp_interval / vrrp_gna_interval);
+//   - track_script runs the vrrp_script through a health.Checker (one probe per
+//     script however many instances track it, rise/fall, init_fail), and
+//     track_interface and track_file feed vrrp.Trackers with keepalived's
+//     weight semantics (weight 0: fault; track_file: the file's value times the
+//     weight, dynamically);
+//   - notify_master/backup/fault/stop and notify run in order per instance or
+//     group, see Notify scripts;
+//   - virtual_server blocks become an ipvs.Reconciler's desired state; each
+//     real server's checkers run in the same health.Checker and a real server is
+//     up only while all of its checkers are; quorum, hysteresis, sorry_server
+//     and inhibit_on_failure are the reconciler's;
+//   - lvs_sync_daemon starts the kernel's master sync daemon while its instance
+//     is master and the backup daemon otherwise (both without an instance).
+//
+// # Reload
+//
+// Reload re-reads the file and changes only what differs, so a reload never
+// costs a VIP or an IPVS entry that stays in the file: an instance that still
+// exists keeps its Router and state; added or removed addresses go through
+// Router.SetVIPs, a new priority through SetPriority, new unicast peers through
+// SetPeers, changed trackers are replaced one by one, and notify scripts are
+// swapped. Only a change to what identifies the instance on the wire
+// (interface, VRID, version, advert_int, authentication, unicast_src_ip,
+// use_vmac, preemption, GARP timers, sync group membership) restarts it, and a
+// removed instance stops gracefully (a master sends priority 0 and releases its
+// addresses). Virtual servers are handed to the reconciler, which writes only
+// the difference; health targets that are unchanged keep their state. An
+// invalid file changes nothing.
+//
+// # Notify scripts
+//
+// keepalived 2.x does not run notify strings through a shell: it splits them
+// into words itself (whitespace, '...' grouping, backslash escapes; kaconf
+// does the same) and executes the program directly, so a script needing shell
+// syntax must say "/bin/sh -c '...'" itself. Scripts of one instance (or sync
+// group) run one after another in transition order — the specific script
+// (notify_master, ...) first, then notify with "INSTANCE name STATE priority"
+// (or "GROUP name STATE") appended — and each transition's scripts finish
+// before the next transition's start. A script that does not finish within
+// Config.ScriptTimeout is killed, with its process group.
+//
+// script_user: a Script's User (the per-script "user" option, then
+// global_defs' script_user) names the account notify scripts run as, when the
+// daemon runs as root. Without either, keepalived uses the account
+// keepalived_script if it exists and root otherwise; so does the daemon.
+// vrrp_script and MISC_CHECK scripts run as the daemon's own user (the
+// health.Exec prober has no credential setting); that is documented in the
+// README as a difference.
+//
+// # Stop
+//
+// When Run's context ends every Router stops gracefully, notify_stop scripts
+// run, the addresses the daemon added are released and every IPVS service it
+// programmed is deleted, and the sync daemons it started are stopped.
+package daemon

@@ -1,0 +1,413 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"regexp"
+	"sync"
+
+	"github.com/lvskit/lvskit/examples/keepalived/kaconf"
+	"github.com/lvskit/lvskit/health"
+	"github.com/lvskit/lvskit/ipvs"
+	"github.com/lvskit/lvskit/vrrp"
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// lvs is the virtual-server half of the daemon: the reconciler that owns the
+// IPVS services of the file, the checkers of the real servers and the sync
+// daemon.
+type lvs struct {
+	client ipvs.Interface
+	closer io.Closer // the client, when the daemon opened it
+	rec    *ipvs.Reconciler
+	agg    *aggregate
+	checks map[string]func() // checker target ID → stop following it
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex // guards the sync daemon, driven from VRRP events
+	syncConf *kaconf.LVSSyncDaemon
+	syncVRID int
+	syncOn   map[ipvs.SyncState]bool
+}
+
+func (d *Daemon) startLVS(conf *kaconf.Config) error {
+	if len(conf.VirtualServers) == 0 && conf.Global.LVSSyncDaemon == nil {
+		return nil
+	}
+	l := &lvs{client: d.cfg.IPVS, checks: map[string]func(){}, syncOn: map[ipvs.SyncState]bool{}, done: make(chan struct{})}
+	if l.client == nil {
+		c, err := ipvs.Open(&ipvs.Config{Logger: d.log.With("component", "ipvs")})
+		if err != nil {
+			return fmt.Errorf("open IPVS (is the ip_vs module loaded?): %w", err)
+		}
+		l.client, l.closer = c, c
+	}
+	log := d.log.With("component", "ipvs")
+	l.rec = ipvs.NewReconciler(l.client, &ipvs.ReconcilerConfig{Logger: log, OnReport: func(r ipvs.Report) {
+		log.Info("IPVS table changed", "services_created", len(r.CreatedServices), "services_updated", len(r.UpdatedServices),
+			"services_deleted", len(r.DeletedServices), "created", len(r.CreatedDestinations),
+			"updated", len(r.UpdatedDestinations), "deleted", len(r.DeletedDestinations))
+	}})
+	l.agg = &aggregate{rec: l.rec, state: map[netip.AddrPort]map[string]checkState{}}
+	d.lvs = l
+	d.lvsEvents.Store(l)
+	if err := d.reloadLVS(nil, conf); err != nil {
+		d.stopLVS()
+		return err
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	l.cancel = cancel
+	go func() { defer close(l.done); _ = l.rec.Run(ctx, d.cfg.ReconcileInterval) }()
+	l.setSync(conf.Global.LVSSyncDaemon, syncVRID(conf))
+	if s := conf.Global.LVSSyncDaemon; s != nil && s.Instance == "" {
+		l.follow(vrrp.StateMaster, true)
+	}
+	return nil
+}
+
+func syncVRID(conf *kaconf.Config) int {
+	s := conf.Global.LVSSyncDaemon
+	if s == nil {
+		return 0
+	}
+	for _, in := range conf.Instances {
+		if in.Name == s.Instance {
+			return in.VRID
+		}
+	}
+	return 0
+}
+
+// reloadLVS brings the health checks and the desired IPVS state to conf and
+// reconciles once, writing only the difference.
+func (d *Daemon) reloadLVS(old, conf *kaconf.Config) error {
+	l := d.lvs
+	if l == nil {
+		if len(conf.VirtualServers) == 0 && conf.Global.LVSSyncDaemon == nil {
+			return nil
+		}
+		return d.startLVS(conf)
+	}
+	vss, err := conf.IPVSVirtualServers()
+	if err != nil {
+		return err
+	}
+	want, err := checks(conf)
+	if err != nil {
+		return err
+	}
+	for id, stop := range l.checks {
+		if _, ok := want[id]; !ok {
+			stop()
+			delete(l.checks, id)
+		}
+	}
+	for id, c := range want {
+		if l.checks[id] != nil {
+			continue
+		}
+		if err := d.checker.Add(c.target); err != nil {
+			return err
+		}
+		untrack, err := d.checker.TrackRealServer(id, c.rs, l.agg.sink(c.rs, id))
+		if err != nil {
+			_ = d.checker.Remove(id)
+			return err
+		}
+		l.checks[id] = func() {
+			untrack()
+			_ = d.checker.Remove(id)
+			l.agg.remove(c.rs, id)
+		}
+	}
+	if err := l.rec.SetDesired(vss); err != nil {
+		return err
+	}
+	if _, err := l.rec.Reconcile(d.ctx); err != nil {
+		return fmt.Errorf("program IPVS: %w", err)
+	}
+	if old != nil {
+		l.setSync(conf.Global.LVSSyncDaemon, syncVRID(conf))
+	}
+	return nil
+}
+
+// stopLVS deletes the services the daemon programmed and stops its sync
+// daemons.
+func (d *Daemon) stopLVS() {
+	l := d.lvs
+	if l == nil {
+		return
+	}
+	if l.cancel != nil {
+		l.cancel()
+		<-l.done
+	}
+	for id, stop := range l.checks {
+		stop()
+		delete(l.checks, id)
+	}
+	if err := l.rec.SetDesired(nil); err == nil {
+		if _, err := l.rec.Reconcile(context.Background()); err != nil {
+			d.log.Error("removing the IPVS services", "err", err)
+		}
+	}
+	d.lvsEvents.Store(nil)
+	l.mu.Lock()
+	for st, on := range l.syncOn {
+		if on {
+			_ = l.client.StopSyncDaemon(st)
+		}
+	}
+	l.mu.Unlock()
+	if l.closer != nil {
+		_ = l.closer.Close()
+	}
+	d.lvs = nil
+	d.lvsEvents.Store(nil)
+}
+
+// lvsFollow runs the sync daemon the way keepalived does: master while the
+// lvs_sync_daemon's instance is master, backup otherwise.
+func (d *Daemon) lvsFollow(instance string, st vrrp.State) {
+	// Not under d.mu: a Reload holding it may be waiting for this event's
+	// Router to stop.
+	l := d.lvsEvents.Load()
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	sc := l.syncConf
+	l.mu.Unlock()
+	if sc == nil || sc.Instance != instance {
+		return
+	}
+	l.follow(st, false)
+}
+
+func (l *lvs) setSync(s *kaconf.LVSSyncDaemon, vrid int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.syncConf, l.syncVRID = s, vrid
+}
+
+// follow starts the master daemon (both, when both is set) or the backup one.
+func (l *lvs) follow(st vrrp.State, both bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.syncConf
+	if s == nil {
+		return
+	}
+	id := s.SyncID
+	if id < 0 {
+		id = l.syncVRID
+	}
+	sd := ipvs.SyncDaemon{Interface: s.Interface, SyncID: uint8(id), MaxLen: uint16(s.MaxLen), Group: s.Group, Port: uint16(s.Port), TTL: uint8(s.TTL)}
+	want := map[ipvs.SyncState]bool{ipvs.SyncMaster: st == vrrp.StateMaster || both, ipvs.SyncBackup: st != vrrp.StateMaster || both}
+	for _, state := range []ipvs.SyncState{ipvs.SyncMaster, ipvs.SyncBackup} {
+		switch {
+		case want[state] && !l.syncOn[state]:
+			sd.State = state
+			if err := l.client.StartSyncDaemon(sd); err == nil {
+				l.syncOn[state] = true
+			}
+		case !want[state] && l.syncOn[state]:
+			if err := l.client.StopSyncDaemon(state); err == nil {
+				l.syncOn[state] = false
+			}
+		}
+	}
+}
+
+// check is one checker of one real server.
+type check struct {
+	rs     netip.AddrPort
+	target health.Target
+}
+
+// checks builds every real server checker of conf, keyed by an ID that
+// hashes its definition: an unchanged checker keeps its ID across reloads
+// and so its state.
+func checks(conf *kaconf.Config) (map[string]check, error) {
+	out := map[string]check{}
+	for _, vs := range conf.VirtualServers {
+		for _, rs := range vs.RealServers {
+			port := rs.Port
+			if port == 0 {
+				port = vs.Port
+			}
+			ap := netip.AddrPortFrom(rs.Addr, port)
+			for _, ck := range rs.Checkers {
+				p, err := prober(ck, vs, rs, ap)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", ck.Pos, ck.Type, err)
+				}
+				b, _ := json.Marshal(ck)
+				sum := sha256.Sum256(append(b, ap.String()...))
+				id := fmt.Sprintf("%s %s %s", ck.Type, ap, hex.EncodeToString(sum[:6]))
+				timeout := ck.ConnectTimeout
+				if ck.Misc != nil {
+					timeout = ck.Misc.Timeout
+				}
+				warm := ck.Warmup
+				if warm == 0 {
+					warm = -1
+				}
+				out[id] = check{rs: ap, target: health.Target{ID: id, Prober: p, Interval: ck.DelayLoop, Timeout: timeout,
+					Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, Warmup: warm, Alpha: ck.Alpha || rs.Alpha || vs.Alpha,
+					Omega: vs.Omega}}
+			}
+		}
+	}
+	return out, nil
+}
+
+// prober maps a kaconf checker to the health prober that does the same.
+func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer, ap netip.AddrPort) (health.Prober, error) {
+	addr := ap
+	if ck.ConnectIP.IsValid() {
+		addr = netip.AddrPortFrom(ck.ConnectIP, addr.Port())
+	}
+	if ck.ConnectPort != 0 {
+		addr = netip.AddrPortFrom(addr.Addr(), ck.ConnectPort)
+	}
+	var bind netip.AddrPort
+	if ck.BindTo.IsValid() || ck.BindPort != 0 {
+		b := ck.BindTo
+		if !b.IsValid() {
+			b = netip.IPv4Unspecified()
+			if addr.Addr().Is6() {
+				b = netip.IPv6Unspecified()
+			}
+		}
+		bind = netip.AddrPortFrom(b, ck.BindPort)
+	}
+	switch ck.Type {
+	case kaconf.TCPCheck:
+		return health.TCP{Addr: addr, Bind: bind}, nil
+	case kaconf.HTTPGet, kaconf.SSLGet:
+		return httpProber(ck, vs, rs, addr, bind)
+	case kaconf.MiscCheck:
+		if len(ck.Misc.Script.Args) == 0 {
+			return nil, errors.New("empty misc_path")
+		}
+		return health.Exec{Path: ck.Misc.Script.Args[0], Args: ck.Misc.Script.Args[1:], Dynamic: ck.Misc.Dynamic}, nil
+	case kaconf.DNSCheck:
+		t, ok := dnsTypes[ck.DNS.Type]
+		if !ok {
+			return nil, fmt.Errorf("DNS type %s not supported", ck.DNS.Type)
+		}
+		return health.DNS{Server: addr, Bind: bind, Name: ck.DNS.Name, Type: t}, nil
+	case kaconf.UDPCheck:
+		return health.UDP{Addr: addr, Bind: bind, Payload: ck.UDP.Payload,
+			RequireReply: ck.UDP.RequireReply || len(ck.UDP.ReplyPattern) > 0}, nil
+	case kaconf.PingCheck:
+		return health.ICMP{Addr: addr.Addr(), Bind: bind.Addr()}, nil
+	case kaconf.FileCheck:
+		return health.File{Path: ck.File.TrackFile, Weight: ck.File.Weight, Reverse: ck.File.Reverse, Dynamic: ck.File.Dynamic}, nil
+	}
+	return nil, fmt.Errorf("checker %s not supported", ck.Type)
+}
+
+var dnsTypes = map[string]dnsmessage.Type{"": dnsmessage.TypeSOA, "SOA": dnsmessage.TypeSOA, "A": dnsmessage.TypeA,
+	"AAAA": dnsmessage.TypeAAAA, "NS": dnsmessage.TypeNS, "CNAME": dnsmessage.TypeCNAME, "PTR": dnsmessage.TypePTR,
+	"MX": dnsmessage.TypeMX, "TXT": dnsmessage.TypeTXT}
+
+// httpProber checks every url of an HTTP_GET / SSL_GET: the real server is up
+// only while all of them pass, as in keepalived.
+func httpProber(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer, addr, bind netip.AddrPort) (health.Prober, error) {
+	var ps []health.HTTP
+	for _, u := range ck.HTTP.URLs {
+		h := health.HTTP{Addr: addr, Bind: bind, Path: u.Path, Digest: u.Digest, RegexpNoMatch: u.RegexNoMatch,
+			TLS: ck.Type == kaconf.SSLGet, InsecureSkipVerify: true, ServerName: ck.HTTP.SNIName}
+		for _, vh := range []string{u.Virtualhost, ck.HTTP.Virtualhost, rs.Virtualhost, vs.Virtualhost} {
+			if vh != "" {
+				h.Host = vh
+				break
+			}
+		}
+		for _, r := range u.StatusCodes {
+			h.Status = append(h.Status, health.StatusRange{Min: r.Lo, Max: r.Hi})
+		}
+		if u.Regex != "" {
+			re, err := regexp.Compile(u.Regex)
+			if err != nil {
+				return nil, fmt.Errorf("url %s regex: %w", u.Path, err)
+			}
+			h.Regexp = re
+		}
+		ps = append(ps, h)
+	}
+	if len(ps) == 1 {
+		return ps[0], nil
+	}
+	return health.ProberFunc(func(ctx context.Context) health.Result {
+		var last health.Result
+		for _, p := range ps {
+			if last = p.Probe(ctx); !last.Up {
+				return last
+			}
+		}
+		return last
+	}), nil
+}
+
+// aggregate combines the checkers of each real server: it is up while all of
+// its checkers are, with the dynamic weight of the first that reports one.
+type aggregate struct {
+	rec   *ipvs.Reconciler
+	mu    sync.Mutex
+	state map[netip.AddrPort]map[string]checkState
+}
+
+type checkState struct {
+	up     bool
+	weight int
+}
+
+type sink struct {
+	a  *aggregate
+	id string
+}
+
+// SetRealServerHealth implements health.RealServerHealthSetter.
+func (s sink) SetRealServerHealth(rs netip.AddrPort, up bool, weight int) {
+	s.a.mu.Lock()
+	defer s.a.mu.Unlock()
+	if s.a.state[rs] == nil {
+		s.a.state[rs] = map[string]checkState{}
+	}
+	s.a.state[rs][s.id] = checkState{up, weight}
+	s.a.apply(rs)
+}
+
+func (a *aggregate) sink(rs netip.AddrPort, id string) sink { return sink{a: a, id: id} }
+
+func (a *aggregate) remove(rs netip.AddrPort, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.state[rs], id)
+	a.apply(rs)
+	if len(a.state[rs]) == 0 {
+		delete(a.state, rs)
+	}
+}
+
+func (a *aggregate) apply(rs netip.AddrPort) {
+	up, weight := true, health.NoWeight
+	for _, st := range a.state[rs] {
+		up = up && st.up
+		if weight == health.NoWeight && st.weight != health.NoWeight {
+			weight = st.weight
+		}
+	}
+	a.rec.SetRealServerHealth(rs, up, weight)
+}
