@@ -64,7 +64,11 @@ func sysctl(t *testing.T, n *netns.Node, kv ...string) {
 
 func addr4(c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{10, 99, c, d}) }
 
-// newLVSSite builds the layout of mode:
+// newLVSSite builds the layout of mode. The timings are keepalived's usual
+// 1 s adverts and checks (Master_Down_Interval 3.6 s, check timeout 1 s),
+// not the 200 ms of the namespace tests: the VM is a single emulated CPU (TCG)
+// shared by six namespaces and their daemons, and on a loaded host shorter
+// timings let adverts and checks arrive late, which makes the pair flap.
 //
 //	dr:  one LAN 10.99.3.0/24: client .10, directors .1 .2, real servers .21 .22,
 //	     sorry server .29; the real servers carry the VIP .100 on lo and do not
@@ -116,10 +120,10 @@ func newLVSSite(t *testing.T, mode string) *lvsSite {
 		outside.Plug(n, "eth0", netip.PrefixFrom(addr4(net, own), 24))
 		links := []*plug{{outside, "eth0"}}
 		args := []string{bin, "-mode", mode, "-interface", "eth0", "-vip", s.vip.String(), "-priority", prio,
-			"-advert-interval", "200ms", "-scheduler", "rr",
+			"-advert-interval", "1s", "-scheduler", "rr",
 			"-real-server", addr4(rsNet, 21).String() + ":80," + addr4(rsNet, 22).String() + ":80",
 			"-sorry-server", addr4(rsNet, 29).String() + ":80",
-			"-check-interval", "200ms", "-fall", "2", "-rise", "1", "-reconcile-interval", "2s", "-log-level", "debug"}
+			"-check-interval", "1s", "-fall", "2", "-rise", "1", "-reconcile-interval", "5s", "-log-level", "debug"}
 		if mode == "nat" {
 			inside.Plug(n, "eth1", netip.PrefixFrom(addr4(rsNet, own), 24))
 			links = append(links, &plug{inside, "eth1"})
