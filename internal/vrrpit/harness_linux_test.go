@@ -158,16 +158,17 @@ func (l *lvskit) stats(t testing.TB) []vrrpnode.RouterStats {
 
 // kaInstance is one keepalived vrrp_instance.
 type kaInstance struct {
-	Interface string
-	VRID      uint8
-	Priority  uint8
-	Version   int // 2 or 3
-	Interval  time.Duration
-	VIPs      []string
-	AuthPass  string
-	Peers     []string
-	Source    string
-	NoPreempt bool
+	Interface  string
+	VRID       uint8
+	Priority   uint8
+	Version    int // 2 or 3
+	Interval   time.Duration
+	VIPs       []string
+	AuthPass   string
+	Peers      []string
+	Source     string
+	NoPreempt  bool
+	VirtualMAC bool
 }
 
 func (in kaInstance) name() string { return fmt.Sprintf("VI_%s_%d", in.Interface, in.VRID) }
@@ -189,6 +190,9 @@ func keepalivedConf(instances []kaInstance) string {
 		if in.NoPreempt {
 			b.WriteString("  nopreempt\n")
 		}
+		if in.VirtualMAC {
+			b.WriteString("  use_vmac\n")
+		}
 		if in.Source != "" {
 			fmt.Fprintf(&b, "  unicast_src_ip %s\n", in.Source)
 		}
@@ -205,7 +209,7 @@ func (in kaInstance) lvs() vrrpnode.Instance {
 	return vrrpnode.Instance{
 		Interface: in.Interface, VRID: in.VRID, Priority: in.Priority, Version: uint8(in.Version),
 		AdvertInterval: vrrpnode.Duration(in.Interval), VIPs: in.VIPs, UnicastPeers: in.Peers,
-		Source: in.Source, AuthPassword: in.AuthPass, NoPreempt: in.NoPreempt,
+		Source: in.Source, AuthPassword: in.AuthPass, NoPreempt: in.NoPreempt, VirtualMAC: in.VirtualMAC,
 	}
 }
 

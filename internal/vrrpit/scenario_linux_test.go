@@ -213,9 +213,22 @@ func TestPartitionHeal(t *testing.T) {
 
 // TestVirtualMAC: the client's entry for the VIP is the VRRP virtual MAC, which
 // the new master takes over, so the entry never has to change.
+//
+// The routers get arp_announce=2 on eth0, as an administrator running virtual MACs
+// must: the master's replies to the client leave through eth0 (its route to the
+// subnet comes first), and with the default arp_announce=0 the ARP request that
+// resolves the client carries the VIP as sender address with eth0's MAC, which
+// overwrites the client's entry. keepalived with use_vmac does the same in this
+// topology (checked with keepalived 2.2.7).
 func TestVirtualMAC(t *testing.T) {
 	tp := newTopo(t, 2)
+	for _, n := range tp.routers {
+		if out, err := n.Exec("sysctl", "-w", "net.ipv4.conf.eth0.arp_announce=2"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
 	vmac := func(in *vrrpnode.Instance) { in.VirtualMAC = true }
+	capt := startCapture(t, tp.client, "eth0")
 	sp := startAll(t, tp, instance(200, vip4, vmac), instance(100, vip4, vmac))
 	expectRoles(t, tp, sp, 0, vip4)
 	want := fmt.Sprintf("00:00:5e:00:01:%02x", vrid)
@@ -223,10 +236,18 @@ func TestVirtualMAC(t *testing.T) {
 		t.Fatalf("client resolved %v to %s, want the virtual MAC %s", vip4, mac, want)
 	}
 	sp[0].kill()
-	// The crashed master's macvlan still answers with the virtual MAC; only the
-	// frames' new port matters, so cut it off as a dead host would be.
+	// The crashed master's macvlan still answers with the virtual MAC: cut it
+	// off, as a dead host would be, so that only the new master can answer.
 	tp.sw.Unplug(tp.routers[0], "eth0")
+	mark := capt.mark()
 	expectRoles(t, tp, sp, 1, vip4, 0)
+	if _, ok := capt.waitFor(mark, settle, func(f frame) bool {
+		return f.Kind == frameGARP && f.Addr == vip4 && f.SrcMAC.String() == want
+	}); !ok {
+		t.Fatal("the new master sent no gratuitous ARP from the virtual MAC")
+	}
+	// The switch learnt the virtual MAC at r2's port from that GARP: the
+	// client reaches the VIP with its entry unchanged.
 	if mac := talk(t, tp, vip4); mac != want {
 		t.Fatalf("after failover the client resolved %v to %s, want %s", vip4, mac, want)
 	}
