@@ -6,7 +6,7 @@
 // another, so that the figures are the checker's alone and each point starts
 // with a fresh heap. All traffic stays on 127.0.0.0/8.
 //
-//	go run ./health/internal/healthbench [-sizes 1000,10000,50000] [-kinds tcp,http] [-duration 20s]
+//	go run ./health/internal/healthbench [-sizes 1000,10000,50000] [-kinds tcp,http,noop] [-duration 20s]
 package main
 
 import (
@@ -49,7 +49,7 @@ func main() {
 	measure := flag.String("point", "", "internal: measure one point, kind:targets")
 	servers := flag.String("servers", "", "internal: server addresses, kind=addr,...")
 	sizes := flag.String("sizes", "1000,10000,50000", "target counts")
-	kinds := flag.String("kinds", "tcp,http", "probe kinds")
+	kinds := flag.String("kinds", "tcp,http,noop", "probe kinds: tcp, http, noop (the Checker alone)")
 	duration := flag.Duration("duration", 20*time.Second, "measurement window per point")
 	settle := flag.Duration("settle", 4*time.Second, "time before measuring (warm-up spread is one interval)")
 	interval := flag.Duration("interval", time.Second, "probe interval")
@@ -167,14 +167,26 @@ func runPoint(spec, servers string, interval, settle, duration time.Duration) {
 			addrs = append(addrs, netip.MustParseAddrPort(a))
 		}
 	}
-	if len(addrs) == 0 {
+	if len(addrs) == 0 && kind != "noop" {
 		log.Fatalf("no %s servers", kind)
 	}
+	// noop measures the Checker alone: scheduling, worker hand-off, rise/fall
+	// bookkeeping, with a probe that does nothing.
+	noop := health.ProberFunc(func(context.Context) health.Result {
+		return health.Result{Up: true, Reason: "noop", Weight: health.NoWeight}
+	})
 	c := health.NewChecker(nil)
 	for i := range n {
-		var p health.Prober = health.TCP{Addr: addrs[i%len(addrs)]}
-		if kind == "http" {
+		var p health.Prober
+		switch kind {
+		case "noop":
+			p = noop
+		case "tcp":
+			p = health.TCP{Addr: addrs[i%len(addrs)]}
+		case "http":
 			p = health.HTTP{Addr: addrs[i%len(addrs)], Path: "/health"}
+		default:
+			log.Fatalf("unknown kind %q (noop, tcp, http)", kind)
 		}
 		if err := c.Add(health.Target{ID: fmt.Sprint(kind, i), Prober: p, Interval: interval}); err != nil {
 			log.Fatal(err)
