@@ -87,8 +87,10 @@ func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
+	if sigs := statsSignals(); len(sigs) > 0 {
+		signal.Notify(usr1, sigs...)
+		defer signal.Stop(usr1)
+	}
 	if err := Run(ctx, cfg, os.Stdout, usr1); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
