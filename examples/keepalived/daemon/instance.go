@@ -30,7 +30,7 @@ type instance struct {
 	untrack  []func() // removes them
 	// scriptIDs are the vrrp_script targets the trackers follow.
 	scriptIDs []string
-	syncSig  string   // the sync group as started
+	syncSig   string // the sync group as started
 
 	cancel      context.CancelFunc
 	done        chan struct{}

@@ -22,13 +22,13 @@ type notifier struct {
 	d          *Daemon
 	kind, name string // "INSTANCE" or "GROUP", and the block's name
 
-	mu     sync.Mutex
-	n      kaconf.Notify
+	mu sync.Mutex
+	n  kaconf.Notify
 	// user and group are global_defs' script_user, for scripts without their own.
 	user, group string
-	last   vrrp.State
-	prio   uint8
-	closed bool
+	last        vrrp.State
+	prio        uint8
+	closed      bool
 }
 
 func newNotifier(d *Daemon, kind, name string) *notifier {

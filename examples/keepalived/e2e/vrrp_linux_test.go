@@ -1,0 +1,292 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/internal/netns"
+	"github.com/lvskit/lvskit/internal/testenv"
+)
+
+const samples = "../../../../shared/keepalived-samples"
+
+// build compiles the daemon once per test binary.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "lvskit-keepalived")
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// sample reads a sample file and applies the substitutions (old, new, ...).
+func sample(t *testing.T, dir, name string, subst ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(samples, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.NewReplacer(subst...).Replace(string(b))
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// impl starts one VRRP daemon on a node: lvskit's or Debian's keepalived.
+type impl struct {
+	name  string
+	start func(t *testing.T, n *netns.Node, conf string) *netns.Process
+}
+
+func lvskit(bin string) impl {
+	return impl{"lvskit", func(t *testing.T, n *netns.Node, conf string) *netns.Process {
+		p, err := n.Start(bin, "-n", "-l", "-f", conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}}
+}
+
+func keepalived() impl {
+	return impl{"keepalived", func(t *testing.T, n *netns.Node, conf string) *netns.Process {
+		dir := t.TempDir()
+		p, err := n.Start("keepalived", "-n", "-l", "-P", "-i", n.Name(), "-f", conf,
+			"-p", dir+"/k.pid", "-r", dir+"/v.pid", "-c", dir+"/c.pid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}}
+}
+
+func hasAddr(n *netns.Node, ifname string, a netip.Addr) bool {
+	out, _ := n.Exec("ip", "-o", "addr", "show", "dev", ifname)
+	return strings.Contains(out, " "+a.String()+"/")
+}
+
+// owners says which nodes hold a.
+func owners(nodes []*netns.Node, a netip.Addr) []string {
+	var out []string
+	for i, n := range nodes {
+		if hasAddr(n, "eth0", a) {
+			out = append(out, fmt.Sprintf("node%d", i+1))
+		}
+	}
+	return out
+}
+
+// waitOwner waits until exactly want (e.g. "node1") holds every address.
+func waitOwner(t *testing.T, nodes []*netns.Node, want string, addrs []netip.Addr, procs ...*netns.Process) {
+	t.Helper()
+	waitAddrs(t, nodes, want, true, addrs, procs...)
+}
+
+// waitHeld waits until want holds every address, whoever else does: a
+// SIGKILLed daemon (keepalived or lvskit) leaves its VIPs behind.
+func waitHeld(t *testing.T, nodes []*netns.Node, want string, addrs []netip.Addr, procs ...*netns.Process) {
+	t.Helper()
+	waitAddrs(t, nodes, want, false, addrs, procs...)
+}
+
+func waitAddrs(t *testing.T, nodes []*netns.Node, want string, exclusive bool, addrs []netip.Addr, procs ...*netns.Process) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok := true
+		for _, a := range addrs {
+			if o := owners(nodes, a); !slices.Contains(o, want) || exclusive && len(o) != 1 {
+				ok = false
+				if time.Now().After(deadline) {
+					for _, p := range procs {
+						t.Logf("log:\n%s", p.Output())
+					}
+					t.Fatalf("%s held by %v, want %s", a, o, want)
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBasicVRRP runs basic-vrrp.conf (MASTER) on node 1 and the same file as
+// BACKUP with a lower priority on node 2: the master takes the three VIPs,
+// a SIGKILL moves them to the backup, and the restarted master preempts.
+// The scenario runs with lvskit on both nodes, keepalived on both, and
+// mixed, and must give the same ownership each time.
+func TestBasicVRRP(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommands(t, "ip", "keepalived", "go")
+	bin := build(t)
+	vips := []netip.Addr{netip.MustParseAddr("10.99.7.16"), netip.MustParseAddr("10.99.7.17"), netip.MustParseAddr("10.99.7.18")}
+	for _, pair := range [][2]impl{{lvskit(bin), lvskit(bin)}, {keepalived(), keepalived()}, {lvskit(bin), keepalived()}, {keepalived(), lvskit(bin)}} {
+		t.Run(pair[0].name+"-"+pair[1].name, func(t *testing.T) {
+			lab := netns.New(t)
+			sw := lab.Switch("sw")
+			n1, n2 := lab.Node("n1"), lab.Node("n2")
+			sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.7.1/24"))
+			sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.7.2/24"))
+			dir := t.TempDir()
+			c1 := sample(t, dir, "basic-vrrp.conf", "192.168.200.", "10.99.7.")
+			c2 := filepath.Join(dir, "backup.conf")
+			b, _ := os.ReadFile(c1)
+			os.WriteFile(c2, []byte(strings.NewReplacer("state MASTER", "state BACKUP", "priority 100", "priority 90").Replace(string(b))), 0o644)
+			nodes := []*netns.Node{n1, n2}
+
+			p1 := pair[0].start(t, n1, c1)
+			p2 := pair[1].start(t, n2, c2)
+			waitOwner(t, nodes, "node1", vips, p1, p2)
+			p1.Kill()
+			waitHeld(t, nodes, "node2", vips, p2)
+			// A SIGKILLed daemon leaves its VIPs; keepalived and lvskit both
+			// clear them when they start again.
+			p1 = pair[0].start(t, n1, c1)
+			waitOwner(t, nodes, "node1", vips, p1, p2)
+			p1.Stop()
+			p2.Stop()
+		})
+	}
+}
+
+// TestDualMaster runs dual-master-node1/2.conf: each node masters its own VIP;
+// when node 1 dies node 2 holds both, and node 1 takes its VIP back.
+func TestDualMaster(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommands(t, "ip", "go")
+	bin := build(t)
+	lab := netns.New(t)
+	sw := lab.Switch("sw")
+	n1, n2 := lab.Node("n1"), lab.Node("n2")
+	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.8.1/24"))
+	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.8.2/24"))
+	dir := t.TempDir()
+	c1 := sample(t, dir, "dual-master-node1.conf", dualMasterSubst()...)
+	c2 := sample(t, dir, "dual-master-node2.conf", dualMasterSubst()...)
+	vip1, vip2 := netip.MustParseAddr("10.99.8.8"), netip.MustParseAddr("10.99.8.9")
+	nodes := []*netns.Node{n1, n2}
+	p1 := lvskit(bin).start(t, n1, c1)
+	p2 := lvskit(bin).start(t, n2, c2)
+	waitOwner(t, nodes, "node1", []netip.Addr{vip1}, p1, p2)
+	waitOwner(t, nodes, "node2", []netip.Addr{vip2}, p1, p2)
+	p1.Kill()
+	waitHeld(t, nodes, "node2", []netip.Addr{vip1, vip2}, p2)
+	p1 = lvskit(bin).start(t, n1, c1)
+	waitOwner(t, nodes, "node1", []netip.Addr{vip1}, p1, p2)
+	waitOwner(t, nodes, "node2", []netip.Addr{vip2}, p1, p2)
+}
+
+// TestReload checks that SIGHUP with the same file, and with a file that adds
+// a VIP and changes the priority, causes no transition on either node and
+// keeps every VIP in place, and that a removed instance is stopped.
+func TestReload(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommands(t, "ip", "go")
+	bin := build(t)
+	lab := netns.New(t)
+	sw := lab.Switch("sw")
+	n1, n2 := lab.Node("n1"), lab.Node("n2")
+	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.9.1/24"))
+	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.9.2/24"))
+	dir := t.TempDir()
+	c1 := sample(t, dir, "basic-vrrp.conf", "192.168.200.", "10.99.9.")
+	orig, _ := os.ReadFile(c1)
+	c2 := filepath.Join(dir, "backup.conf")
+	os.WriteFile(c2, []byte(strings.NewReplacer("state MASTER", "state BACKUP", "priority 100", "priority 90").Replace(string(orig))), 0o644)
+	vips := []netip.Addr{netip.MustParseAddr("10.99.9.16"), netip.MustParseAddr("10.99.9.17"), netip.MustParseAddr("10.99.9.18")}
+	nodes := []*netns.Node{n1, n2}
+	p1 := lvskit(bin).start(t, n1, c1)
+	p2 := lvskit(bin).start(t, n2, c2)
+	waitOwner(t, nodes, "node1", vips, p1, p2)
+	time.Sleep(2 * time.Second) // let the backup settle
+	before1, before2 := transitions(p1), transitions(p2)
+
+	hup := func(p *netns.Process, want string) {
+		t.Helper()
+		n := strings.Count(p.Output(), "msg=reloaded")
+		syscall.Kill(p.Pid(), syscall.SIGHUP)
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(p.Output(), "msg=reloaded") == n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no reload after SIGHUP (%s):\n%s", want, p.Output())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Unchanged file: nothing happens. Watch the VIPs through the reload.
+	hup(p1, "unchanged")
+	hup(p2, "unchanged")
+	time.Sleep(3 * time.Second) // longer than Master_Down_Interval: a lost advert would show
+	waitOwner(t, nodes, "node1", vips, p1, p2)
+
+	// Add a VIP on both nodes (an advert whose address list differs from
+	// the receiver's is dropped, by keepalived too) and lower the master's
+	// priority, still above the backup's.
+	addVIP := strings.NewReplacer("        10.99.9.18\n", "        10.99.9.18\n        10.99.9.19\n")
+	changed := strings.NewReplacer("priority 100", "priority 95").Replace(addVIP.Replace(string(orig)))
+	if !strings.Contains(changed, "10.99.9.19") || !strings.Contains(changed, "priority 95") {
+		t.Fatal("substitution did not apply")
+	}
+	os.WriteFile(c1, []byte(changed), 0o644)
+	b2, _ := os.ReadFile(c2)
+	os.WriteFile(c2, []byte(addVIP.Replace(string(b2))), 0o644)
+	hup(p2, "VIP added")
+	hup(p1, "VIP added")
+	waitOwner(t, nodes, "node1", append(vips, netip.MustParseAddr("10.99.9.19")), p1, p2)
+	time.Sleep(3 * time.Second)
+	if a, b := transitions(p1), transitions(p2); a != before1 || b != before2 {
+		t.Fatalf("reload caused transitions (node1 %d→%d, node2 %d→%d):\n%s\n%s", before1, a, before2, b, p1.Output(), p2.Output())
+	}
+	for _, a := range vips {
+		if !hasAddr(n1, "eth0", a) {
+			t.Fatalf("%s lost on reload", a)
+		}
+	}
+
+	// An invalid file changes nothing.
+	os.WriteFile(c1, []byte(changed+"\nvrrp_instance broken {\n"), 0o644)
+	syscall.Kill(p1.Pid(), syscall.SIGHUP)
+	time.Sleep(time.Second)
+	waitOwner(t, nodes, "node1", vips, p1, p2)
+
+	// Removing the instance stops it gracefully: the backup takes over at once.
+	os.WriteFile(c1, []byte("global_defs {\n router_id x\n}\n"), 0o644)
+	hup(p1, "instance removed")
+	waitOwner(t, nodes, "node2", vips, p1, p2)
+
+	// SIGTERM releases everything.
+	p2.Stop()
+	for _, a := range vips {
+		if hasAddr(n2, "eth0", a) {
+			t.Fatalf("%s left behind after SIGTERM", a)
+		}
+	}
+}
+
+// dualMasterSubst moves the dual-master samples' 192.168.1.0/24 into the lab.
+func dualMasterSubst() []string { return []string{"192.168.1.", "10.99.8."} }
+
+// transitions counts the daemon's own state change log lines (the vrrp
+// package logs them too, with component=vrrp).
+func transitions(p *netns.Process) int {
+	n := 0
+	for _, l := range strings.Split(p.Output(), "\n") {
+		if strings.Contains(l, `msg="state change"`) && !strings.Contains(l, "component=vrrp") {
+			n++
+		}
+	}
+	return n
+}
