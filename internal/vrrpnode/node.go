@@ -236,9 +236,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer, statsReq <-chan os.Signal
 		select {
 		case <-statsReq:
 			stats()
-		case <-done:
+		case <-done: // every Run returned before any signal: they failed
 			stats()
-			return nil
+			return errors.New("vrrpnode: every router stopped (see the error lines)")
 		case <-ctx.Done():
 			<-done
 			stats()
