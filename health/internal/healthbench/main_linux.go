@@ -53,6 +53,7 @@ func main() {
 	duration := flag.Duration("duration", 20*time.Second, "measurement window per point")
 	settle := flag.Duration("settle", 4*time.Second, "time before measuring (warm-up spread is one interval)")
 	interval := flag.Duration("interval", time.Second, "probe interval")
+	maxConc = flag.Int("maxconc", 0, "CheckerConfig.MaxConcurrent (0: the default)")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of each point to this file prefix")
 	flag.Parse()
 	log.SetFlags(0)
@@ -66,7 +67,10 @@ func main() {
 	}
 }
 
-var cpuProfile *string
+var (
+	cpuProfile *string
+	maxConc    *int
+)
 
 func orchestrate(sizes, kinds string, duration, settle, interval time.Duration) {
 	self, err := os.Executable()
@@ -85,14 +89,14 @@ func orchestrate(sizes, kinds string, duration, settle, interval time.Duration) 
 	if err != nil {
 		log.Fatalf("servers: %v", err)
 	}
-	fmt.Printf("healthbench: %d CPUs, %s, interval %v, window %v after %v\n", runtime.NumCPU(), cpuModel(), interval, duration, settle)
+	fmt.Printf("healthbench: %d CPUs, %s, interval %v, window %v after %v, MaxConcurrent %d\n", runtime.NumCPU(), cpuModel(), interval, duration, settle, *maxConc)
 	fmt.Printf("load average before: %s\n", loadavg())
 	defer func() { fmt.Printf("load average after: %s\n", loadavg()) }()
 	fmt.Printf("%-5s %8s %7s %7s %7s %8s %10s %14s %9s %11s\n", "kind", "targets", "cores", "user", "sys", "RSS MB", "checks/s", "checks/s/core", "failures", "latency ms")
 	for _, kind := range strings.Split(kinds, ",") {
 		for _, n := range strings.Split(sizes, ",") {
 			cmd := exec.Command(self, "-point", kind+":"+n, "-servers", strings.TrimSpace(addrs),
-				"-interval", interval.String(), "-cpuprofile", *cpuProfile, "-settle", settle.String(), "-duration", duration.String())
+				"-interval", interval.String(), "-cpuprofile", *cpuProfile, "-maxconc", strconv.Itoa(*maxConc), "-settle", settle.String(), "-duration", duration.String())
 			cmd.Stderr = os.Stderr
 			b, err := cmd.Output()
 			if err != nil {
@@ -175,7 +179,7 @@ func runPoint(spec, servers string, interval, settle, duration time.Duration) {
 	noop := health.ProberFunc(func(context.Context) health.Result {
 		return health.Result{Up: true, Reason: "noop", Weight: health.NoWeight}
 	})
-	c := health.NewChecker(nil)
+	c := health.NewChecker(&health.CheckerConfig{MaxConcurrent: *maxConc})
 	for i := range n {
 		var p health.Prober
 		switch kind {
