@@ -10,9 +10,14 @@ import (
 	"strings"
 )
 
+// ErrUnavailable is wrapped by every error that means this machine lacks
+// something the VM needs (qemu, busybox, the kernel, a host program), as
+// opposed to a failure of the run itself. `make setup` installs all of it.
+var ErrUnavailable = errors.New("vmtest: prerequisite missing")
+
 // ErrNoKernel means the VM's kernel has not been fetched; scripts/vm-assets.sh
-// (run by `make setup`) fetches it.
-var ErrNoKernel = errors.New("vmtest: kernel not found (run scripts/vm-assets.sh, part of `make setup`)")
+// (run by `make setup`) fetches it. It wraps ErrUnavailable.
+var ErrNoKernel = fmt.Errorf("%w: kernel not found (run scripts/vm-assets.sh, part of `make setup`)", ErrUnavailable)
 
 // DefaultCacheDir is where scripts/vm-assets.sh puts the kernel when
 // LVSKIT_VM_CACHE is unset.

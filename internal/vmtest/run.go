@@ -8,12 +8,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lvskit/lvskit/internal/testenv"
 )
 
 // Run boots the VM for a test. It skips the test (fails it when LVSKIT_STRICT=1)
-// when qemu or the kernel is missing, skips it under -short, and fails it when
+// when a prerequisite is missing (ErrUnavailable: qemu, busybox, the kernel, a
+// host program), skips it under -short, and fails it when
 // the boot itself fails. Unless opts.Console is set, the serial console goes to
 // the test log line by line.
 func Run(t testing.TB, opts Options) *Result {
@@ -24,16 +26,19 @@ func Run(t testing.TB, opts Options) *Result {
 	if opts.Console == nil {
 		opts.Console = &logWriter{t: t}
 	}
-	if opts.Kernel == nil {
-		k, err := FindKernel()
-		if err != nil {
-			testenv.Unavailable(t, "%v", err)
+	ctx := context.Background()
+	// End the VM before the test binary's own deadline panics, so the failure
+	// shows the console instead of a goroutine dump.
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl.Add(-10*time.Second))
+			defer cancel()
 		}
-		opts.Kernel = k
 	}
-	res, err := Boot(context.Background(), opts)
+	res, err := Boot(ctx, opts)
 	switch {
-	case errors.Is(err, ErrNoQEMU):
+	case errors.Is(err, ErrUnavailable):
 		testenv.Unavailable(t, "%v", err)
 	case err != nil:
 		t.Fatal(err)

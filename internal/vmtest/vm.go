@@ -17,7 +17,8 @@ import (
 )
 
 // ErrNoQEMU means qemu-system-x86_64 is not on PATH (Debian: qemu-system-x86).
-var ErrNoQEMU = errors.New("vmtest: qemu-system-x86_64 not found (apt-get install qemu-system-x86, part of `make setup`)")
+// It wraps ErrUnavailable.
+var ErrNoQEMU = fmt.Errorf("%w: qemu-system-x86_64 not found (apt-get install qemu-system-x86, part of `make setup`)", ErrUnavailable)
 
 // Options describe one boot of the VM.
 type Options struct {
@@ -159,7 +160,7 @@ func Boot(ctx context.Context, opts Options) (*Result, error) {
 	waitErr := cmd.Wait()
 	switch {
 	case ctx.Err() != nil:
-		return res, fmt.Errorf("vmtest: guest did not finish within %v; console ends with:\n%s", timeout, tail(res.Console, 40))
+		return res, fmt.Errorf("vmtest: guest did not finish (%w; timeout %v); console ends with:\n%s", ctx.Err(), timeout, tail(res.Console, 40))
 	case readErr != nil:
 		return res, fmt.Errorf("vmtest: read console: %w", readErr)
 	case !done:
@@ -284,7 +285,7 @@ func buildInitramfs(ctx context.Context, path, scratch string, k *Kernel, opts O
 	for _, prog := range opts.HostPrograms {
 		p, err := exec.LookPath(prog)
 		if err != nil {
-			return fmt.Errorf("vmtest: host program %s: %w", prog, err)
+			return fmt.Errorf("%w: host program %s: %v", ErrUnavailable, prog, err)
 		}
 		if err := addHostFile(a, "/usr/local/bin/"+filepath.Base(p), p, 0o755); err != nil {
 			return err
@@ -336,7 +337,7 @@ func addHostFile(a *cpioWriter, name, hostPath string, perm os.FileMode) error {
 func staticBusybox() (string, error) {
 	p, err := exec.LookPath("busybox")
 	if err != nil {
-		return "", errors.New("vmtest: busybox not found (apt-get install busybox-static, part of `make setup`)")
+		return "", fmt.Errorf("%w: busybox not found (apt-get install busybox-static, part of `make setup`)", ErrUnavailable)
 	}
 	f, err := elf.Open(p)
 	if err != nil {
@@ -345,7 +346,7 @@ func staticBusybox() (string, error) {
 	defer f.Close()
 	for _, prog := range f.Progs {
 		if prog.Type == elf.PT_INTERP {
-			return "", fmt.Errorf("vmtest: %s is dynamically linked; install busybox-static", p)
+			return "", fmt.Errorf("%w: %s is dynamically linked (apt-get install busybox-static)", ErrUnavailable, p)
 		}
 	}
 	return p, nil

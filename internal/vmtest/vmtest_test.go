@@ -1,6 +1,8 @@
 package vmtest
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -141,5 +143,16 @@ func TestBoot(t *testing.T) {
 	}
 	if got := strings.Fields(res.Runs[2].Output); !slices.Equal(got, []string{"lo"}) {
 		t.Errorf("guest interfaces %v, want only lo (the VM must have no network device)", got)
+	}
+}
+
+func TestMissingKernelIsUnavailable(t *testing.T) {
+	t.Setenv("LVSKIT_VM_CACHE", t.TempDir())
+	if _, err := FindKernel(); !errors.Is(err, ErrNoKernel) || !errors.Is(err, ErrUnavailable) {
+		t.Errorf("FindKernel in an empty cache: %v, want ErrNoKernel wrapping ErrUnavailable", err)
+	}
+	_, err := Boot(context.Background(), Options{Runs: []Command{{Name: "x", Args: []string{"true"}}}})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Boot without a kernel: %v, want ErrUnavailable", err)
 	}
 }
