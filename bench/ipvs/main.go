@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -72,9 +71,12 @@ func runHost(timeout time.Duration, args []string) error {
 	if run.Status != 0 {
 		return fmt.Errorf("benchmark failed in the VM (status %d)", run.Status)
 	}
-	host, _ := os.Hostname()
-	fmt.Printf("\nVM: qemu TCG, 1 vCPU, 2 GiB, kernel from %s; host %s (%s, %d CPUs); wall time %v\n\n",
-		filepath.Base(vmtest.CacheDir()), host, runtime.GOARCH, runtime.NumCPU(), time.Since(start).Round(time.Second))
+	release := "?"
+	if k, err := vmtest.FindKernel(); err == nil {
+		release = k.Release
+	}
+	fmt.Printf("\nVM: qemu TCG, 1 vCPU, 2 GiB, Linux %s; host %s/%s with %d CPUs; wall time %v\n\n",
+		release, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Since(start).Round(time.Second))
 	fmt.Println(report(run.Output))
 	return nil
 }
