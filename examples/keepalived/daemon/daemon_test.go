@@ -1,0 +1,237 @@
+package daemon_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/examples/keepalived/daemon"
+	"github.com/lvskit/lvskit/examples/keepalived/kaconf"
+	"github.com/lvskit/lvskit/ipvs"
+	"github.com/lvskit/lvskit/ipvs/ipvstest"
+)
+
+const samples = "../../../../shared/keepalived-samples"
+
+// lvsSample turns a sample's virtual servers into a runnable unit-test file:
+// the vrrp_instance (which needs a real interface) is dropped, and the real
+// servers and sorry server become HTTP servers on loopback addresses, all on
+// one port as direct routing requires.
+func lvsSample(t *testing.T, name string) (path string, port uint16) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(samples, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port = uint16(ln.Addr().(*net.TCPAddr).Port)
+	serve(t, ln)
+	for _, a := range []string{"127.0.0.2", "127.0.0.3"} {
+		l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(int(port))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve(t, l)
+	}
+	p := " " + strconv.Itoa(int(port))
+	s := regexp.MustCompile(`(?s)vrrp_instance .*?\n}\n`).ReplaceAllString(string(b), "")
+	s = strings.NewReplacer("127.0.0.1 80", "127.0.0.3"+p, "192.168.234.47 80", "127.0.0.1"+p,
+		"192.168.234.57 80", "127.0.0.2"+p, "10.0.0.100 80", "10.0.0.100"+p, "10.0.0.200 80", "10.0.0.200"+p).Replace(s)
+	path = filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, port
+}
+
+func serve(t *testing.T, ln net.Listener) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// table reads an ipvs.Interface into comparable text, one line per
+// destination, the way ipvsadm -Ln lists it.
+func table(t *testing.T, ipv ipvs.Interface) []string {
+	t.Helper()
+	svcs, err := ipv.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range svcs {
+		out = append(out, s.Key().String()+" "+s.Scheduler)
+		ds, err := ipv.Destinations(s.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			out = append(out, "  -> "+d.AddrPort().String()+" "+strconv.Itoa(int(d.Forwarding))+" "+strconv.Itoa(d.Weight))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// described is the table the file describes, with every real server up.
+func described(t *testing.T, path string) []string {
+	t.Helper()
+	conf, _, err := kaconf.Parse(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vss, err := conf.IPVSVirtualServers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ipvstest.New(nil)
+	rec := ipvs.NewReconciler(want, nil)
+	if err := rec.SetDesired(vss); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return table(t, want)
+}
+
+func waitTable(t *testing.T, ipv ipvs.Interface, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := table(t, ipv)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("IPVS table:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLVSSamples runs the LVS samples' virtual servers against an in-memory
+// IPVS table: the daemon programs what the file describes, a reload of the
+// same file writes nothing, a changed weight is one write, and stopping
+// removes everything.
+func TestLVSSamples(t *testing.T) {
+	for _, name := range []string{"lvs-dr-master.conf", "lvs-dr-backup.conf", "lvs-dr-dual-node1.conf"} {
+		t.Run(name, func(t *testing.T) {
+			path, port := lvsSample(t, name)
+			want := described(t, path)
+			tab := ipvstest.New(nil)
+			d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- d.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			waitTable(t, tab, want)
+
+			writes := tab.Writes()
+			if _, err := d.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			if got := tab.Writes(); got != writes {
+				t.Fatalf("reloading the same file wrote %d times", got-writes)
+			}
+
+			b, _ := os.ReadFile(path)
+			changed := strings.Replace(string(b), "weight 1", "weight 7", 1)
+			if changed == string(b) {
+				t.Fatal("no weight to change")
+			}
+			os.WriteFile(path, []byte(changed), 0o644)
+			if _, err := d.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			waitTable(t, tab, described(t, path))
+			if got := tab.Writes(); got != writes+1 {
+				t.Fatalf("changing one weight wrote %d times, want 1", got-writes)
+			}
+
+			// An invalid file changes nothing.
+			os.WriteFile(path, []byte(changed+"\nvirtual_server 10.0.0.1 "+strconv.Itoa(int(port))+" {\n"), 0o644)
+			if _, err := d.Reload(); err == nil {
+				t.Fatal("invalid file accepted")
+			}
+			if got := tab.Writes(); got != writes+1 {
+				t.Fatalf("a refused reload wrote %d times", got-writes-1)
+			}
+
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			done <- nil
+			if got := table(t, tab); len(got) != 0 {
+				t.Fatalf("left behind after stop:\n%s", strings.Join(got, "\n"))
+			}
+		})
+	}
+}
+
+// TestHealthRemovesRealServer stops one real server's HTTP server and
+// expects the checker to take it out of the table.
+func TestHealthRemovesRealServer(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, ln)
+	port := ln.Addr().(*net.TCPAddr).Port
+	conf := `virtual_server 10.0.0.100 ` + strconv.Itoa(port) + ` {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 127.0.0.1 ` + strconv.Itoa(port) + ` {
+        HTTP_GET {
+            url {
+                path /
+            }
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 127.0.0.2 ` + strconv.Itoa(port) + ` {
+        HTTP_GET {
+            url {
+                path /
+            }
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
+`
+	path := filepath.Join(dir, "k.conf")
+	os.WriteFile(path, []byte(conf), 0o644)
+	tab := ipvstest.New(nil)
+	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	key := "tcp:10.0.0.100:" + strconv.Itoa(port) + " rr"
+	// 127.0.0.2 has no server: it starts up, as keepalived adds real servers
+	// at startup, and its first failed check removes it.
+	waitTable(t, tab, []string{"  -> 127.0.0.1:" + strconv.Itoa(port) + " " + strconv.Itoa(int(ipvs.DirectRoute)) + " 1", key})
+}
