@@ -36,8 +36,8 @@
 // # Reporting
 //
 // Boot returns each command's output and exit status. Run does the same for a
-// test, skipping (or failing when LVSKIT_STRICT=1) when qemu or the kernel is
-// missing, and ReportGoTest turns the `-test.v` output of a test binary run in
+// test, skipping (or failing when LVSKIT_STRICT=1, which the guest's commands
+// then see too) when qemu or the kernel is missing, and ReportGoTest turns the `-test.v` output of a test binary run in
 // the guest into one subtest per inner test, so an inner failure fails the host
 // test with the inner failure's text.
 //

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lvskit/lvskit/internal/testenv"
 )
 
 // ErrNoQEMU means qemu-system-x86_64 is not on PATH (Debian: qemu-system-x86).
@@ -316,7 +318,7 @@ func buildInitramfs(ctx context.Context, path, scratch string, k *Kernel, opts O
 		os.Remove(out)
 	}
 
-	a.file("/init", 0o755, []byte(initScript(moduleLines, opts.Runs)))
+	a.file("/init", 0o755, []byte(initScript(moduleLines, opts.Runs, testenv.Strict())))
 	if err := a.close(); err != nil {
 		return fmt.Errorf("vmtest: write initramfs: %w", err)
 	}
@@ -401,7 +403,9 @@ func goBuild(ctx context.Context, b Build, out string) error {
 
 // initScript is the guest's /init. Any setup failure prints failMark, which
 // ends the run with an error on the host instead of a confusing test result.
-func initScript(modules []string, runs []Command) string {
+// With strict, the guest's commands see LVSKIT_STRICT=1 too, so a test tier
+// that cannot run inside the VM fails there instead of skipping.
+func initScript(modules []string, runs []Command, strict bool) string {
 	var b strings.Builder
 	b.WriteString(`#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc || { echo "` + failMark + `mount /proc"; /bin/busybox poweroff -f; }
@@ -417,6 +421,9 @@ ip link set lo up || fail loopback up
 `)
 	for _, m := range modules {
 		fmt.Fprintf(&b, "insmod %s || fail insmod %s\n", m, filepath.Base(m))
+	}
+	if strict {
+		b.WriteString("export LVSKIT_STRICT=1\n")
 	}
 	b.WriteString("cd /tmp\n")
 	for i, r := range runs {

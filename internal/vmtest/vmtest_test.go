@@ -156,3 +156,23 @@ func TestMissingKernelIsUnavailable(t *testing.T) {
 		t.Errorf("Boot without a kernel: %v, want ErrUnavailable", err)
 	}
 }
+
+func TestInitScript(t *testing.T) {
+	runs := []Command{{Name: "q", Args: []string{"echo", "it's $HOME"}, Env: []string{"A=b c"}}}
+	script := initScript([]string{"/lib/modules/lvskit/000-ip_vs.ko"}, runs, true)
+	for _, want := range []string{
+		"insmod /lib/modules/lvskit/000-ip_vs.ko || fail",
+		"export LVSKIT_STRICT=1\n",
+		`env 'A=b c' 'echo' 'it'\''s $HOME' </dev/null 2>&1`,
+		"echo LVSKIT-BEGIN 0\n",
+		`echo "LVSKIT-EXIT 0 $?"`,
+		"echo LVSKIT-DONE\npoweroff -f",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("init script lacks %q:\n%s", want, script)
+		}
+	}
+	if strings.Contains(initScript(nil, runs, false), "LVSKIT_STRICT") {
+		t.Error("LVSKIT_STRICT exported without strict")
+	}
+}
