@@ -28,6 +28,12 @@ type lvs struct {
 	rec    *ipvs.Reconciler
 	agg    *aggregate
 	checks map[string]func() // checker target ID → stop following it
+	// owned lists every service the daemon has programmed. It is the
+	// reconciler's Owns rule, kept here rather than left to the reconciler's
+	// default because that default reads its map without a lock while
+	// SetDesired writes it (a data race in package ipvs, reported).
+	ownedMu sync.Mutex
+	owned   map[ipvs.ServiceKey]bool
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -41,7 +47,7 @@ func (d *Daemon) startLVS(conf *kaconf.Config) error {
 	if len(conf.VirtualServers) == 0 && conf.Global.LVSSyncDaemon == nil {
 		return nil
 	}
-	l := &lvs{client: d.cfg.IPVS, checks: map[string]func(){}, syncOn: map[ipvs.SyncState]bool{}, done: make(chan struct{})}
+	l := &lvs{client: d.cfg.IPVS, checks: map[string]func(){}, owned: map[ipvs.ServiceKey]bool{}, syncOn: map[ipvs.SyncState]bool{}, done: make(chan struct{})}
 	if l.client == nil {
 		c, err := ipvs.Open(&ipvs.Config{Logger: d.log.With("component", "ipvs")})
 		if err != nil {
@@ -50,7 +56,7 @@ func (d *Daemon) startLVS(conf *kaconf.Config) error {
 		l.client, l.closer = c, c
 	}
 	log := d.log.With("component", "ipvs")
-	l.rec = ipvs.NewReconciler(l.client, &ipvs.ReconcilerConfig{Logger: log, OnReport: func(r ipvs.Report) {
+	l.rec = ipvs.NewReconciler(l.client, &ipvs.ReconcilerConfig{Logger: log, Owns: l.owns, OnReport: func(r ipvs.Report) {
 		log.Info("IPVS table changed", "services_created", len(r.CreatedServices), "services_updated", len(r.UpdatedServices),
 			"services_deleted", len(r.DeletedServices), "created", len(r.CreatedDestinations),
 			"updated", len(r.UpdatedDestinations), "deleted", len(r.DeletedDestinations))
@@ -70,6 +76,12 @@ func (d *Daemon) startLVS(conf *kaconf.Config) error {
 		l.follow(vrrp.StateMaster, true)
 	}
 	return nil
+}
+
+func (l *lvs) owns(k ipvs.ServiceKey) bool {
+	l.ownedMu.Lock()
+	defer l.ownedMu.Unlock()
+	return l.owned[k]
 }
 
 func syncVRID(conf *kaconf.Config) int {
@@ -127,6 +139,11 @@ func (d *Daemon) reloadLVS(old, conf *kaconf.Config) error {
 			l.agg.remove(c.rs, id)
 		}
 	}
+	l.ownedMu.Lock()
+	for _, vs := range vss {
+		l.owned[vs.Service.Key().Canonical()] = true
+	}
+	l.ownedMu.Unlock()
 	if err := l.rec.SetDesired(vss); err != nil {
 		return err
 	}
