@@ -59,58 +59,48 @@ func (e Event) String() string {
 }
 
 // eventQueue hands events from the Router's fast path to the user's callback
-// without ever blocking the fast path: the queue is unbounded, and one goroutine
-// drains it in order.
+// without ever blocking the fast path: the queue is unbounded, and a goroutine
+// drains it in order. The goroutine exists only while events are pending, so an
+// idle Router costs none.
 type eventQueue struct {
-	mu      sync.Mutex
-	pending []Event
-	closed  bool
-	wake    chan struct{}
-}
+	deliver func(Event)
+	wg      sync.WaitGroup
 
-func newEventQueue() *eventQueue { return &eventQueue{wake: make(chan struct{}, 1)} }
+	mu       sync.Mutex
+	pending  []Event
+	draining bool
+}
 
 func (q *eventQueue) push(e Event) {
 	q.mu.Lock()
 	q.pending = append(q.pending, e)
+	start := !q.draining
+	q.draining = true
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if start {
+		q.wg.Add(1)
+		go q.drain()
 	}
 }
 
-// close makes deliver return once everything pushed so far is delivered.
-func (q *eventQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-// deliver calls fn for every event in order until close.
-func (q *eventQueue) deliver(fn func(Event)) {
+func (q *eventQueue) drain() {
+	defer q.wg.Done()
 	var batch []Event
 	for {
-		<-q.wake
 		q.mu.Lock()
-		batch, q.pending = q.pending, batch[:0]
-		closed := q.closed
-		q.mu.Unlock()
-		for _, e := range batch {
-			fn(e)
-		}
-		if closed {
-			q.mu.Lock()
-			rest := q.pending
+		if len(q.pending) == 0 {
+			q.draining = false
 			q.mu.Unlock()
-			for _, e := range rest {
-				fn(e)
-			}
 			return
 		}
+		batch, q.pending = q.pending, batch[:0]
+		q.mu.Unlock()
+		for _, e := range batch {
+			q.deliver(e)
+		}
+		clear(batch)
 	}
 }
+
+// wait returns when every event pushed so far has been delivered.
+func (q *eventQueue) wait() { q.wg.Wait() }

@@ -167,6 +167,7 @@ type RawConn struct {
 	peers   atomic.Pointer[[]netip.Addr]
 
 	free, ready chan *slot
+	handler     atomic.Pointer[func(Packet)] // set by a Router: bypasses free/ready
 	closed      chan struct{}
 	closeOnce   sync.Once
 	closeErr    error
@@ -203,10 +204,19 @@ func (c *RawConn) sendIfindex() int {
 // LocalAddr returns the address adverts are sent from.
 func (c *RawConn) LocalAddr() netip.Addr { return c.source }
 
+// deliverTo implements the Router's pushConn: from now on the socket's reader
+// hands messages straight to handle instead of queueing them for ReadPacket,
+// which saves a goroutine hand-off per packet for every instance.
+func (c *RawConn) deliverTo(handle func(Packet)) { c.handler.Store(&handle) }
+
 // offer is called by the socket's reader for each message with c's VRID.
 func (c *RawConn) offer(src, dst netip.Addr, hops int, payload []byte) {
 	if src == c.source || !c.accepts(src, dst) {
 		c.filtered.Add(1)
+		return
+	}
+	if h := c.handler.Load(); h != nil {
+		(*h)(Packet{Src: src, Dst: dst, HopLimit: hops, Payload: payload})
 		return
 	}
 	select {

@@ -23,6 +23,15 @@ type PeerSetter interface {
 	SetPeers(peers []netip.Addr) error
 }
 
+// pushConn is implemented by Conns that hand each received packet to the Router
+// on their own goroutine (the shared raw socket's reader), which saves a
+// goroutine hand-off and a copy per packet. Such a Conn's ReadPacket is not used.
+type pushConn interface {
+	// deliverTo makes every packet from now on go to handle, which must not
+	// retain Payload.
+	deliverTo(handle func(Packet))
+}
+
 // LinkWatcher is implemented by Conns that can report the interface's link state.
 // The Router stays in Fault while the link is down.
 type LinkWatcher interface {
@@ -54,9 +63,10 @@ type Router struct {
 	auth     [8]byte
 	group    *SyncGroup
 
-	timers [numTimers]*time.Timer
-	due    [numTimers]time.Time
-	armed  [numTimers]bool
+	alarm   alarm
+	alarmAt time.Time // when alarm is set to fire; zero when it is not
+	due     [numTimers]time.Time
+	armed   [numTimers]bool
 
 	sendAdv, recvAdv Advertisement
 	stats            Stats
@@ -77,7 +87,7 @@ func New(cfg Config) (*Router, error) {
 	r := &Router{
 		cfg:    cfg,
 		log:    cfg.Logger.With("vrid", cfg.VRID, "interface", cfg.Interface),
-		events: newEventQueue(),
+		events: &eventQueue{deliver: cfg.OnEvent},
 		base:   cfg.Priority,
 		peers:  slices.Clone(cfg.UnicastPeers),
 		stop:   make(chan struct{}),
@@ -134,7 +144,6 @@ func (r *Router) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { r.events.deliver(r.deliver) })
 
 	r.mu.Lock()
 	r.conn = conn
@@ -143,18 +152,18 @@ func (r *Router) Run(ctx context.Context) error {
 	if why := r.faultReason(); why != "" {
 		r.m.ownFault = true
 	}
-	for k := range r.timers {
-		kind := timerKind(k)
-		r.timers[k] = time.AfterFunc(time.Hour, func() { r.timerFired(kind) })
-		r.timers[k].Stop()
-	}
+	r.alarm = newAlarm(conn, r.alarmFired)
 	r.active = true
 	r.m.start()
 	moved := r.apply()
 	r.mu.Unlock()
 	r.follow(moved)
 
-	wg.Go(func() { r.readLoop(conn) })
+	if pc, ok := conn.(pushConn); ok {
+		pc.deliverTo(r.receive)
+	} else {
+		wg.Go(func() { r.readLoop(conn) })
+	}
 	if lw, ok := conn.(LinkWatcher); ok {
 		wg.Go(func() {
 			err := lw.WatchLink(ctx, func(up bool) {
@@ -183,16 +192,14 @@ func (r *Router) Run(ctx context.Context) error {
 	r.m.shutdown("shutting down")
 	moved = r.apply()
 	r.active = false
-	for _, t := range r.timers {
-		t.Stop()
-	}
 	r.mu.Unlock()
 	r.follow(moved)
 
 	cancel()
 	err := conn.Close()
-	r.events.close()
+	r.alarm.close()
 	wg.Wait()
+	r.events.wait()
 	return err
 }
 
@@ -207,12 +214,6 @@ func (r *Router) Close() error {
 		<-r.done
 	}
 	return nil
-}
-
-func (r *Router) deliver(e Event) {
-	if r.cfg.OnEvent != nil {
-		r.cfg.OnEvent(e)
-	}
 }
 
 // State returns the current state.
@@ -350,21 +351,6 @@ func (r *Router) update(change func() (reason string)) {
 	r.follow(moved)
 }
 
-func (r *Router) timerFired(k timerKind) {
-	r.mu.Lock()
-	// A timer re-armed or stopped after it fired but before we got the lock must
-	// not act on its old deadline.
-	if !r.active || !r.armed[k] || time.Now().Before(r.due[k]) {
-		r.mu.Unlock()
-		return
-	}
-	r.armed[k] = false
-	r.m.timerFired(k)
-	moved := r.apply()
-	r.mu.Unlock()
-	r.follow(moved)
-}
-
 // transitionNote is a state change the sync group must hear about.
 type transitionNote struct {
 	from, to State
@@ -388,12 +374,9 @@ func (r *Router) apply() transitionNote {
 		case actRelease:
 			r.release(r.vips)
 		case actSetTimer:
-			r.armed[a.timer] = true
-			r.due[a.timer] = time.Now().Add(a.after)
-			r.timers[a.timer].Reset(a.after)
+			r.armTimer(a.timer, a.after)
 		case actStopTimer:
-			r.armed[a.timer] = false
-			r.timers[a.timer].Stop()
+			r.disarmTimer(a.timer)
 		case actTransition:
 			r.stats.Transitions++
 			if a.to == StateMaster {
@@ -413,10 +396,14 @@ func (r *Router) apply() transitionNote {
 	}
 	clear(r.m.out) // drop reason strings
 	r.m.out = r.m.out[:0]
+	r.rearm()
 	return moved
 }
 
 func (r *Router) event(e Event) {
+	if r.cfg.OnEvent == nil {
+		return
+	}
 	e.Time = time.Now()
 	e.Interface = r.cfg.Interface
 	e.VRID = r.cfg.VRID

@@ -29,10 +29,7 @@ func activeBackup(tb testing.TB) (*Router, Packet) {
 	}
 	r.conn = r.cfg.Conn
 	r.m = newMachine(&r.cfg, local)
-	for k := range r.timers {
-		r.timers[k] = time.AfterFunc(time.Hour, func() {})
-		r.timers[k].Stop()
-	}
+	r.alarm = newGoAlarm(func() {})
 	r.active = true
 	r.m.start()
 	r.apply()

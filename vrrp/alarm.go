@@ -1,0 +1,99 @@
+package vrrp
+
+import "time"
+
+// alarm wakes a Router when its earliest protocol timer is due. A Router keeps
+// one alarm armed at the earliest of its timers (advert, master down, preempt
+// delay) instead of one runtime timer each.
+type alarm interface {
+	// set arms the alarm to fire once after d, replacing any earlier setting.
+	set(d time.Duration)
+	// stop disarms it. A firing already under way may still call back; the
+	// Router ignores timers that are not due.
+	stop()
+	// close releases the alarm for good.
+	close()
+}
+
+// goAlarm is an alarm on the Go runtime's timers. It is what in-memory Conns
+// get, because testing/synctest fakes exactly these timers.
+type goAlarm struct{ t *time.Timer }
+
+func newGoAlarm(fire func()) *goAlarm {
+	t := time.AfterFunc(time.Hour, fire)
+	t.Stop()
+	return &goAlarm{t}
+}
+
+func (a *goAlarm) set(d time.Duration) { a.t.Reset(d) }
+func (a *goAlarm) stop()               { a.t.Stop() }
+func (a *goAlarm) close()              { a.t.Stop() }
+
+// timerSlack is how early a timer may be treated as due when the alarm fires.
+// Both clocks are CLOCK_MONOTONIC, so it only absorbs the nanoseconds between
+// computing a deadline and arming it.
+const timerSlack = 20 * time.Microsecond
+
+// armTimer and disarmTimer record a protocol timer; rearm then moves the alarm.
+func (r *Router) armTimer(k timerKind, after time.Duration) {
+	r.armed[k] = true
+	r.due[k] = time.Now().Add(after)
+}
+
+func (r *Router) disarmTimer(k timerKind) { r.armed[k] = false }
+
+// rearm points the alarm at the earliest armed timer, touching the alarm only
+// when that deadline moved.
+func (r *Router) rearm() {
+	var next time.Time
+	for k, armed := range r.armed {
+		if armed && (next.IsZero() || r.due[k].Before(next)) {
+			next = r.due[k]
+		}
+	}
+	if next.Equal(r.alarmAt) {
+		return
+	}
+	r.alarmAt = next
+	if next.IsZero() {
+		r.alarm.stop()
+		return
+	}
+	r.alarm.set(time.Until(next))
+}
+
+// alarmFired runs every protocol timer that is due, earliest first.
+func (r *Router) alarmFired() {
+	r.mu.Lock()
+	if !r.active {
+		r.mu.Unlock()
+		return
+	}
+	r.alarmAt = time.Time{} // the alarm is spent
+	var moved transitionNote
+	for {
+		now := time.Now().Add(timerSlack)
+		k, ok := r.earliestDue(now)
+		if !ok {
+			break
+		}
+		r.armed[k] = false
+		r.m.timerFired(k)
+		if m := r.apply(); m.ok {
+			moved = m
+		}
+	}
+	r.rearm()
+	r.mu.Unlock()
+	r.follow(moved)
+}
+
+func (r *Router) earliestDue(now time.Time) (timerKind, bool) {
+	best, found := timerKind(0), false
+	for k, armed := range r.armed {
+		if armed && !r.due[k].After(now) && (!found || r.due[k].Before(r.due[best])) {
+			best, found = timerKind(k), true
+		}
+	}
+	return best, found
+}

@@ -1,0 +1,174 @@
+package vrrp
+
+import (
+	"container/heap"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// newAlarm gives Routers on real sockets the process's timerfd wheel and
+// everything else Go timers. Go's timers wake up to a millisecond late, and the
+// kernel adds 0.1 % of an epoll timeout as slack on top (3.6 ms on the 3.6 s
+// Master_Down_Interval of 1 s adverts); a timerfd is an hrtimer that fires on
+// time. One wheel serves every Router of the process from one goroutine, so an
+// expiring timer costs no goroutine of its own. In-memory Conns keep Go timers,
+// which testing/synctest fakes.
+func newAlarm(c Conn, fire func()) alarm {
+	if _, ok := c.(*RawConn); ok {
+		if a, err := sharedWheel.add(fire); err == nil {
+			return a
+		}
+	}
+	return newGoAlarm(fire)
+}
+
+// sharedWheel is package state for the same reason as sharedSockets: one
+// timerfd and one goroutine for all Routers of the process. It runs only while
+// some Router uses it.
+var sharedWheel wheel
+
+type wheel struct {
+	mu      sync.Mutex
+	file    *os.File // the timerfd; nil while nobody uses the wheel
+	fd      int
+	users   int
+	queue   alarmHeap
+	armedAt int64 // CLOCK_MONOTONIC deadline the timerfd is set to; 0: disarmed
+	done    chan struct{}
+}
+
+type wheelAlarm struct {
+	w        *wheel
+	fire     func()
+	deadline int64 // CLOCK_MONOTONIC nanoseconds
+	index    int   // position in w.queue; -1 when not scheduled
+}
+
+func monotonicNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) // cannot fail for this clock
+	return ts.Nano()
+}
+
+func (w *wheel) add(fire func()) (*wheelAlarm, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.users == 0 {
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		if err != nil {
+			return nil, os.NewSyscallError("timerfd_create", err)
+		}
+		// Non-blocking, so reads park on the runtime's poller without a thread.
+		w.file, w.fd, w.armedAt = os.NewFile(uintptr(fd), "vrrp-timerfd"), fd, 0
+		w.done = make(chan struct{})
+		go w.run(w.file, w.done)
+	}
+	w.users++
+	return &wheelAlarm{w: w, fire: fire, index: -1}, nil
+}
+
+func (a *wheelAlarm) set(d time.Duration) {
+	w := a.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	a.deadline = monotonicNow() + int64(d)
+	if a.index >= 0 {
+		heap.Fix(&w.queue, a.index)
+	} else {
+		heap.Push(&w.queue, a)
+	}
+	w.program()
+}
+
+func (a *wheelAlarm) stop() {
+	w := a.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if a.index >= 0 {
+		heap.Remove(&w.queue, a.index)
+		w.program()
+	}
+}
+
+// close leaves the wheel; the last user stops its goroutine and waits for it.
+func (a *wheelAlarm) close() {
+	a.stop()
+	w := a.w
+	w.mu.Lock()
+	w.users--
+	if w.users > 0 {
+		w.mu.Unlock()
+		return
+	}
+	file, done := w.file, w.done
+	w.file = nil
+	w.mu.Unlock()
+	file.Close()
+	<-done
+}
+
+// program sets the timerfd to the earliest deadline. Called with w.mu held.
+func (w *wheel) program() {
+	var next int64
+	if len(w.queue) > 0 {
+		next = w.queue[0].deadline
+	}
+	if next == w.armedAt || w.file == nil {
+		return
+	}
+	w.armedAt = next
+	// Zero disarms; a deadline already past fires at once.
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(next)}
+	_ = unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &spec, nil) // only fails for an invalid fd or spec
+}
+
+func (w *wheel) run(file *os.File, done chan struct{}) {
+	defer close(done)
+	var expirations [8]byte
+	var due []*wheelAlarm
+	for {
+		if _, err := file.Read(expirations[:]); err != nil {
+			return // closed by the last user
+		}
+		w.mu.Lock()
+		w.armedAt = 0
+		now := monotonicNow()
+		for len(w.queue) > 0 && w.queue[0].deadline <= now {
+			due = append(due, heap.Pop(&w.queue).(*wheelAlarm))
+		}
+		w.program()
+		w.mu.Unlock()
+		// Outside the lock: a Router's callback re-arms its own alarm.
+		for _, a := range due {
+			a.fire()
+		}
+		clear(due)
+		due = due[:0]
+	}
+}
+
+// alarmHeap orders scheduled alarms by deadline (container/heap).
+type alarmHeap []*wheelAlarm
+
+func (h alarmHeap) Len() int           { return len(h) }
+func (h alarmHeap) Less(i, j int) bool { return h[i].deadline < h[j].deadline }
+func (h alarmHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *alarmHeap) Push(x any) {
+	a := x.(*wheelAlarm)
+	a.index = len(*h)
+	*h = append(*h, a)
+}
+func (h *alarmHeap) Pop() any {
+	old := *h
+	a := old[len(old)-1]
+	old[len(old)-1] = nil
+	a.index = -1
+	*h = old[:len(old)-1]
+	return a
+}

@@ -1,0 +1,90 @@
+package vrrp
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestWheelFiresInDeadlineOrderAndStopCancels(t *testing.T) {
+	var mu sync.Mutex
+	var fired []string
+	done := make(chan struct{})
+	record := func(name string) func() {
+		return func() {
+			mu.Lock()
+			fired = append(fired, name)
+			mu.Unlock()
+			if name == "last" {
+				close(done)
+			}
+		}
+	}
+	var alarms []*wheelAlarm
+	for _, name := range []string{"c", "a", "stopped", "b", "last"} {
+		a, err := sharedWheel.add(record(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		alarms = append(alarms, a)
+	}
+	alarms[0].set(30 * time.Millisecond)
+	alarms[1].set(10 * time.Millisecond)
+	alarms[2].set(15 * time.Millisecond)
+	alarms[3].set(time.Hour)
+	alarms[3].set(20 * time.Millisecond) // re-arming replaces the first setting
+	alarms[4].set(40 * time.Millisecond)
+	alarms[2].stop()
+	<-done
+	mu.Lock()
+	got := slices.Clone(fired)
+	mu.Unlock()
+	if want := []string{"a", "b", "c", "last"}; !slices.Equal(got, want) {
+		t.Errorf("fired %v, want %v", got, want)
+	}
+	for _, a := range alarms {
+		a.close()
+	}
+	sharedWheel.mu.Lock()
+	defer sharedWheel.mu.Unlock()
+	if sharedWheel.file != nil || sharedWheel.users != 0 || len(sharedWheel.queue) != 0 {
+		t.Errorf("the wheel is still running after its last user left: users %d, queued %d", sharedWheel.users, len(sharedWheel.queue))
+	}
+	select {
+	case <-sharedWheel.done:
+	default:
+		t.Error("the wheel's goroutine did not exit")
+	}
+}
+
+// BenchmarkAlarmLateness reports how late a 1 s alarm fires on the timerfd
+// wheel and on Go's runtime timers; the difference is what the wheel saves on
+// every master-down timer.
+func BenchmarkAlarmLateness(b *testing.B) {
+	measure := func(b *testing.B, newAlarm func(fire func()) alarm) {
+		fired := make(chan time.Time, 1)
+		a := newAlarm(func() { fired <- time.Now() })
+		defer a.close()
+		var late time.Duration
+		for b.Loop() {
+			const d = time.Second
+			start := time.Now()
+			a.set(d)
+			late += (<-fired).Sub(start) - d
+		}
+		b.ReportMetric(float64(late.Microseconds())/float64(b.N), "µs-late/op")
+	}
+	b.Run("timerfd-wheel", func(b *testing.B) {
+		measure(b, func(fire func()) alarm {
+			a, err := sharedWheel.add(fire)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return a
+		})
+	})
+	b.Run("go-timer", func(b *testing.B) {
+		measure(b, func(fire func()) alarm { return newGoAlarm(fire) })
+	})
+}
