@@ -34,8 +34,8 @@ type lvs struct {
 	// SetDesired writes it (a data race in package ipvs, reported).
 	ownedMu sync.Mutex
 	owned   map[ipvs.ServiceKey]bool
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	mu       sync.Mutex // guards the sync daemon, driven from VRRP events
 	syncConf *kaconf.LVSSyncDaemon

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lvskit/lvskit/internal/vmtest"
+)
+
+// lvsSamples are run in the VM, each first by lvskit and then by keepalived.
+var lvsSamples = []string{"lvs-dr-master.conf", "lvs-dr-backup.conf", "lvs-dr-dual-node1.conf"}
+
+// TestLVSSamplesInVM runs the LVS samples in the real-kernel VM (tier 3):
+// the director's interface is a dummy eth0, the real servers are busybox
+// httpd on local addresses (so HTTP_GET passes), and the IPVS table that
+// `ipvsadm -Ln` shows while lvskit runs the file must equal the one it shows
+// while Debian's keepalived runs the same file. After SIGTERM lvskit must
+// leave no service behind.
+func TestLVSSamplesInVM(t *testing.T) {
+	var script strings.Builder
+	script.WriteString(`set -u
+ip link add eth0 type dummy && ip link set eth0 up && ip addr add 10.0.0.1/24 dev eth0
+ip link add rs0 type dummy && ip link set rs0 up && ip addr add 10.0.1.47/32 dev rs0 && ip addr add 10.0.1.57/32 dev rs0
+ip link set lo up
+mkdir -p /tmp/www && echo ok > /tmp/www/index.html
+busybox httpd -p 10.0.1.47:80 -h /tmp/www
+busybox httpd -p 10.0.1.57:80 -h /tmp/www
+# waitrs N: until ipvsadm lists N real servers (or 60 s).
+waitrs() { i=0; while [ $(ipvsadm -Ln | grep -c '^  -> [0-9]') -lt $1 ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i+1)); done; sleep 1; }
+`)
+	for _, name := range lvsSamples {
+		b, err := os.ReadFile(filepath.Join(samples, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := strings.NewReplacer("ens37", "eth0", "192.168.234.47", "10.0.1.47", "192.168.234.57", "10.0.1.57").Replace(string(b))
+		n := strings.Count(conf, "real_server ")
+		fmt.Fprintf(&script, "cat > /tmp/%s <<'LVSKIT_EOF'\n%sLVSKIT_EOF\n", name, conf)
+		fmt.Fprintf(&script, `lvskit-keepalived -n -l -f /tmp/%[1]s 2>/tmp/lvskit.log & pid=$!
+waitrs %[2]d
+echo "=== lvskit %[1]s"; ipvsadm -Ln; echo "=== end"
+kill -TERM $pid; wait $pid
+echo "=== lvskit-after-stop %[1]s"; ipvsadm -Ln; echo "=== end"
+ipvsadm -C
+keepalived -n -l -f /tmp/%[1]s -p /tmp/k.pid -r /tmp/v.pid -c /tmp/c.pid >/tmp/keepalived.log 2>&1 & pid=$!
+waitrs %[2]d
+echo "=== keepalived %[1]s"; ipvsadm -Ln; echo "=== end"
+kill -TERM $pid; wait $pid
+ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
+`, name, n)
+	}
+	script.WriteString("echo '=== lvskit log'; cat /tmp/lvskit.log; echo '=== end'\n")
+	res := vmtest.Run(t, vmtest.Options{
+		Builds:       []vmtest.Build{{Name: "lvskit-keepalived", Package: "github.com/lvskit/lvskit/examples/keepalived"}},
+		HostPrograms: []string{"ipvsadm", "ip", "keepalived"},
+		Modules:      []string{"ip_vs", "ip_vs_wrr", "ip_vs_rr", "ip_vs_wlc", "dummy"},
+		Runs:         []vmtest.Command{{Name: "lvs-samples", Args: []string{"sh", "-c", script.String()}}},
+	})
+	out := res.Runs[0].Output
+	sections := splitSections(out)
+	for _, name := range lvsSamples {
+		ours, theirs := sections["lvskit "+name], sections["keepalived "+name]
+		if len(ours) == 0 || len(theirs) == 0 {
+			t.Errorf("%s: missing table (lvskit %d lines, keepalived %d lines)\n%s", name, len(ours), len(theirs), out)
+			continue
+		}
+		if !slices.Equal(normalise(ours), normalise(theirs)) {
+			t.Errorf("%s: IPVS tables differ\nlvskit:\n%s\nkeepalived:\n%s", name, strings.Join(ours, "\n"), strings.Join(theirs, "\n"))
+		}
+		if !slices.ContainsFunc(ours, func(l string) bool { return strings.HasPrefix(l, "  -> 10.0.1.") }) {
+			t.Errorf("%s: no real server programmed:\n%s", name, strings.Join(ours, "\n"))
+		}
+		if after := normalise(sections["lvskit-after-stop "+name]); len(after) != 0 {
+			t.Errorf("%s: left behind after SIGTERM:\n%s", name, strings.Join(after, "\n"))
+		}
+		t.Logf("%s: lvskit and keepalived both program\n%s", name, strings.Join(ours, "\n"))
+	}
+}
+
+// splitSections cuts the guest output at "=== NAME" / "=== end" markers.
+func splitSections(out string) map[string][]string {
+	m := map[string][]string{}
+	var cur string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimRight(l, "\r")
+		switch {
+		case l == "=== end":
+			cur = ""
+		case strings.HasPrefix(l, "=== "):
+			cur = strings.TrimPrefix(l, "=== ")
+			m[cur] = []string{}
+		case cur != "":
+			m[cur] = append(m[cur], l)
+		}
+	}
+	return m
+}
+
+// normalise keeps the services and destinations of an ipvsadm -Ln listing
+// (not its header), each service followed by its destinations in sorted
+// order: the kernel lists destinations in insertion order, which is
+// keepalived's file order and need not be lvskit's.
+func normalise(lines []string) []string {
+	var blocks [][]string
+	for _, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case len(f) > 0 && (f[0] == "TCP" || f[0] == "UDP" || f[0] == "SCTP" || f[0] == "FWM"):
+			blocks = append(blocks, []string{strings.Join(f, " ")})
+		case len(f) > 1 && f[0] == "->" && f[1] != "RemoteAddress:Port" && len(blocks) > 0:
+			b := &blocks[len(blocks)-1]
+			*b = append(*b, strings.Join(f[:4], " ")) // address, forward, weight; not the connection counts
+		}
+	}
+	var out []string
+	for _, b := range blocks {
+		slices.Sort(b[1:])
+		out = append(out, strings.Join(b, " | "))
+	}
+	slices.Sort(out)
+	return out
+}
