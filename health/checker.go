@@ -219,6 +219,11 @@ func (t Target) normalized() (Target, error) {
 	if t.Rise < 0 || t.Fall < 0 || t.Retry < 0 {
 		problems = append(problems, "negative Rise, Fall or Retry")
 	}
+	if v, ok := t.Prober.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	if len(problems) > 0 {
 		return t, fmt.Errorf("%w %q: %s", ErrInvalidTarget, t.ID, strings.Join(problems, ", "))
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/health"
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // script is a Prober that returns the results of a script in turn (the last one
@@ -465,4 +466,42 @@ func allProbed(c *health.Checker, prefix string) bool {
 		}
 	}
 	return true
+}
+
+// TestCheckerRejectsInvalidProber shows configuration mistakes caught by Add.
+func TestCheckerRejectsInvalidProber(t *testing.T) {
+	c := health.NewChecker(nil)
+	addr := netip.MustParseAddrPort("127.0.0.1:80")
+	for _, tc := range []struct {
+		p    health.Prober
+		want string
+	}{
+		{health.TCP{}, "tcp: no address"},
+		{health.HTTP{Addr: addr, Path: "health"}, "does not start with /"},
+		{health.HTTP{Addr: addr, Status: []health.StatusRange{{299, 200}}}, "status range 299-200"},
+		{health.HTTP{Addr: addr, Digest: "abc"}, "not 32 hex digits"},
+		{health.UDP{}, "udp: no address"},
+		{health.DNS{Server: addr, Name: "a..b"}, "invalid name"},
+		{health.DNS{Server: addr, Type: dnsmessage.TypeSRV}, "unsupported query type"},
+		{health.ICMP{}, "icmp: no address"},
+		{health.Exec{}, "exec: no program"},
+		{health.File{}, "file: no path"},
+	} {
+		err := c.Add(health.Target{ID: "x", Prober: tc.p})
+		if !errors.Is(err, health.ErrInvalidTarget) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Add(%#v) = %v, want ErrInvalidTarget with %q", tc.p, err, tc.want)
+		}
+	}
+	if len(c.Snapshot()) != 0 {
+		t.Error("an invalid target was added")
+	}
+	for _, p := range []health.Prober{
+		health.TCP{Addr: addr}, health.HTTP{Addr: addr, Status: []health.StatusRange{{200, 204}}},
+		health.DNS{Server: addr, Name: "svc.test", Type: dnsmessage.TypeA}, health.DNS{Server: addr},
+		health.ICMP{Addr: addr.Addr()}, health.Exec{Path: "true"}, health.File{Path: "/f"}, health.UDP{Addr: addr},
+	} {
+		if err := p.(health.Validator).Validate(); err != nil {
+			t.Errorf("%#v: %v", p, err)
+		}
+	}
 }

@@ -29,6 +29,10 @@
 //   - gRPC health checking (grpc.health.v1) lives in package grpchealth, so that
 //     programs which do not need it do not link gRPC.
 //
+// Every prober implements Validator, and Checker.Add rejects a target whose
+// prober's configuration is wrong (no address, a path without "/", a reversed
+// status range) with ErrInvalidTarget, before anything is probed.
+//
 // Every prober releases its sockets, processes and goroutines before Probe
 // returns, whatever the target does: a server that stalls hits the deadline, an
 // endless body is read only up to MaxBody, a script that ignores its timeout is
