@@ -18,8 +18,9 @@ var lvsSamples = []string{"lvs-dr-master.conf", "lvs-dr-backup.conf", "lvs-dr-du
 // the director's interface is a dummy eth0, the real servers are busybox
 // httpd on local addresses (so HTTP_GET passes), and the IPVS table that
 // `ipvsadm -Ln` shows while lvskit runs the file must equal the one it shows
-// while Debian's keepalived runs the same file. After SIGTERM lvskit must
-// leave no service behind.
+// while Debian's keepalived runs the same file, also once every real server
+// is down and the sorry server takes over. After SIGTERM lvskit must leave no
+// service behind.
 func TestLVSSamplesInVM(t *testing.T) {
 	var script strings.Builder
 	script.WriteString(`set -u
@@ -27,8 +28,13 @@ ip link add eth0 type dummy && ip link set eth0 up && ip addr add 10.0.0.1/24 de
 ip link add rs0 type dummy && ip link set rs0 up && ip addr add 10.0.1.47/32 dev rs0 && ip addr add 10.0.1.57/32 dev rs0
 ip link set lo up
 mkdir -p /tmp/www && echo ok > /tmp/www/index.html
-busybox httpd -p 10.0.1.47:80 -h /tmp/www
-busybox httpd -p 10.0.1.57:80 -h /tmp/www
+# httpd_up / httpd_down start and stop the real servers (by pid).
+httpd_up() { busybox httpd -f -p 10.0.1.47:80 -h /tmp/www & h1=$!; busybox httpd -f -p 10.0.1.57:80 -h /tmp/www & h2=$!; }
+httpd_down() { kill $h1 $h2; wait $h1 $h2 2>/dev/null; }
+httpd_up
+# sorry IMPL: with the real servers down, wait (90 s at most) for the sorry server.
+sorry() { httpd_down; i=0; while ! ipvsadm -Ln | grep -q '127.0.0.1:80' && [ $i -lt 180 ]; do sleep 0.5; i=$((i+1)); done
+  echo "=== $1-sorry"; ipvsadm -Ln; echo "=== end"; httpd_up; }
 # waitrs N: until ipvsadm lists N real servers (or 60 s).
 waitrs() { i=0; while [ $(ipvsadm -Ln | grep -c '^  -> [0-9]') -lt $1 ] && [ $i -lt 120 ]; do sleep 0.5; i=$((i+1)); done; sleep 1; }
 `)
@@ -39,19 +45,25 @@ waitrs() { i=0; while [ $(ipvsadm -Ln | grep -c '^  -> [0-9]') -lt $1 ] && [ $i 
 		}
 		conf := strings.NewReplacer("ens37", "eth0", "192.168.234.47", "10.0.1.47", "192.168.234.57", "10.0.1.57").Replace(string(b))
 		n := strings.Count(conf, "real_server ")
+		sorry := ":"
+		if strings.Contains(conf, "\n    sorry_server") {
+			sorry = "sorry"
+		}
 		fmt.Fprintf(&script, "cat > /tmp/%s <<'LVSKIT_EOF'\n%sLVSKIT_EOF\n", name, conf)
 		fmt.Fprintf(&script, `lvskit-keepalived -n -l -f /tmp/%[1]s 2>/tmp/lvskit.log & pid=$!
 waitrs %[2]d
 echo "=== lvskit %[1]s"; ipvsadm -Ln; echo "=== end"
+%[3]s lvskit
 kill -TERM $pid; wait $pid
 echo "=== lvskit-after-stop %[1]s"; ipvsadm -Ln; echo "=== end"
 ipvsadm -C
 keepalived -n -l -f /tmp/%[1]s -p /tmp/k.pid -r /tmp/v.pid -c /tmp/c.pid >/tmp/keepalived.log 2>&1 & pid=$!
 waitrs %[2]d
 echo "=== keepalived %[1]s"; ipvsadm -Ln; echo "=== end"
+%[3]s keepalived
 kill -TERM $pid; wait $pid
 ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
-`, name, n)
+`, name, n, sorry)
 	}
 	script.WriteString("echo '=== lvskit log'; cat /tmp/lvskit.log; echo '=== end'\n")
 	res := vmtest.Run(t, vmtest.Options{
@@ -78,6 +90,14 @@ ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
 			t.Errorf("%s: left behind after SIGTERM:\n%s", name, strings.Join(after, "\n"))
 		}
 		t.Logf("%s: lvskit and keepalived both program\n%s", name, strings.Join(ours, "\n"))
+	}
+	// lvs-dr-backup.conf has a sorry server: with every real server down both
+	// daemons must replace them with it.
+	ours, theirs := normalise(sections["lvskit-sorry"]), normalise(sections["keepalived-sorry"])
+	if len(ours) == 0 || !strings.Contains(strings.Join(ours, "\n"), "127.0.0.1:80") || !slices.Equal(ours, theirs) {
+		t.Errorf("quorum lost: lvskit programs\n%s\nkeepalived\n%s", strings.Join(ours, "\n"), strings.Join(theirs, "\n"))
+	} else {
+		t.Logf("quorum lost: both program %s", ours)
 	}
 }
 
