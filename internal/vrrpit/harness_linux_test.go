@@ -77,6 +77,7 @@ func startLVS(t testing.TB, n *netns.Node, instances ...vrrpnode.Instance) *lvsk
 		t.Fatal(err)
 	}
 	l := &lvskit{node: n, proc: p}
+	t.Cleanup(func() { logOnFailure(t, l) })
 	waitFor(t, 10*time.Second, func() bool {
 		select {
 		case <-p.Done():
@@ -145,7 +146,7 @@ func (l *lvskit) stats(t testing.TB) []vrrpnode.RouterStats {
 	}
 	before, _ := count()
 	if err := syscall.Kill(l.proc.Pid(), syscall.SIGUSR1); err != nil {
-		t.Fatalf("SIGUSR1 to %v: %v", l, err)
+		t.Fatalf("SIGUSR1 to %v: %v; its output:\n%s", l, err, l.log())
 	}
 	var got []vrrpnode.RouterStats
 	waitFor(t, 5*time.Second, func() bool {
@@ -238,6 +239,7 @@ func startKeepalived(t testing.TB, n *netns.Node, instances ...kaInstance) *keep
 		t.Fatal(err)
 	}
 	k := &keepalived{node: n, proc: p, dir: dir}
+	t.Cleanup(func() { logOnFailure(t, k) })
 	waitFor(t, 10*time.Second, func() bool {
 		select {
 		case <-p.Done():
@@ -277,6 +279,13 @@ func (k *keepalived) states() map[instanceKey]string {
 		}
 	}
 	return st
+}
+
+// logOnFailure shows what a process said when the test failed, and how it ended.
+func logOnFailure(t testing.TB, s speaker) {
+	if t.Failed() {
+		t.Logf("%v output:\n%s", s, s.log())
+	}
 }
 
 // waitFor polls cond every few milliseconds until it holds or fails the test

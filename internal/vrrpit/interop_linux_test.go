@@ -67,13 +67,6 @@ func TestKeepalivedInterop(t *testing.T) {
 			ka := startKeepalived(t, tp.routers[0], inst(1, 200))
 			lvs := startLVS(t, tp.routers[1], inst(2, 100).lvs())
 			sp := []speaker{ka, lvs}
-			t.Cleanup(func() {
-				if t.Failed() {
-					for _, s := range sp {
-						t.Logf("%v:\n%s", s, s.log())
-					}
-				}
-			})
 			expectRoles(t, tp, sp, 0, c.vip)
 			if mac := talk(t, tp, c.vip); mac != tp.macs[0] {
 				t.Fatalf("client resolved %v to %s, want keepalived's %s", c.vip, mac, tp.macs[0])
