@@ -22,14 +22,14 @@ const samples = "../../../../shared/keepalived-samples"
 func build(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "lvskit-keepalived")
-	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
+	if out, err := execOut("go", "build", "-o", bin, ".."); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
 }
 
 // sample reads a sample file and applies the substitutions (old, new, ...).
-func sample(t *testing.T, dir, name string, subst ...string) string {
+func sample(t testing.TB, dir, name string, subst ...string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(samples, name))
 	if err != nil {
@@ -46,11 +46,11 @@ func sample(t *testing.T, dir, name string, subst ...string) string {
 // impl starts one VRRP daemon on a node: lvskit's or Debian's keepalived.
 type impl struct {
 	name  string
-	start func(t *testing.T, n *netns.Node, conf string) *netns.Process
+	start func(t testing.TB, n *netns.Node, conf string) *netns.Process
 }
 
 func lvskit(bin string) impl {
-	return impl{"lvskit", func(t *testing.T, n *netns.Node, conf string) *netns.Process {
+	return impl{"lvskit", func(t testing.TB, n *netns.Node, conf string) *netns.Process {
 		p, err := n.Start(bin, "-n", "-l", "-f", conf)
 		if err != nil {
 			t.Fatal(err)
@@ -60,7 +60,7 @@ func lvskit(bin string) impl {
 }
 
 func keepalived() impl {
-	return impl{"keepalived", func(t *testing.T, n *netns.Node, conf string) *netns.Process {
+	return impl{"keepalived", func(t testing.TB, n *netns.Node, conf string) *netns.Process {
 		dir := t.TempDir()
 		p, err := n.Start("keepalived", "-n", "-l", "-P", "-i", n.Name(), "-f", conf,
 			"-p", dir+"/k.pid", "-r", dir+"/v.pid", "-c", dir+"/c.pid")
@@ -88,19 +88,19 @@ func owners(nodes []*netns.Node, a netip.Addr) []string {
 }
 
 // waitOwner waits until exactly want (e.g. "node1") holds every address.
-func waitOwner(t *testing.T, nodes []*netns.Node, want string, addrs []netip.Addr, procs ...*netns.Process) {
+func waitOwner(t testing.TB, nodes []*netns.Node, want string, addrs []netip.Addr, procs ...*netns.Process) {
 	t.Helper()
 	waitAddrs(t, nodes, want, true, addrs, procs...)
 }
 
 // waitHeld waits until want holds every address, whoever else does: a
 // SIGKILLed daemon (keepalived or lvskit) leaves its VIPs behind.
-func waitHeld(t *testing.T, nodes []*netns.Node, want string, addrs []netip.Addr, procs ...*netns.Process) {
+func waitHeld(t testing.TB, nodes []*netns.Node, want string, addrs []netip.Addr, procs ...*netns.Process) {
 	t.Helper()
 	waitAddrs(t, nodes, want, false, addrs, procs...)
 }
 
-func waitAddrs(t *testing.T, nodes []*netns.Node, want string, exclusive bool, addrs []netip.Addr, procs ...*netns.Process) {
+func waitAddrs(t testing.TB, nodes []*netns.Node, want string, exclusive bool, addrs []netip.Addr, procs ...*netns.Process) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -289,4 +289,8 @@ func transitions(p *netns.Process) int {
 		}
 	}
 	return n
+}
+
+func execOut(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).CombinedOutput()
 }
