@@ -158,9 +158,9 @@ func runGuest(services, dests, every int, only []string) error {
 		}
 		if lt, ok := t.(*lvskitTool); ok {
 			r := lt.lastReport
-			fmt.Printf("lvskit re-sync changed: %d services created, %d updated, %d deleted; %d destinations created, %d updated, %d deleted\n",
+			fmt.Printf("lvskit re-sync changed: %d services created, %d updated, %d deleted; %d destinations created, %d updated, %d deleted (SetDesired took %.3f s of it)\n",
 				len(r.CreatedServices), len(r.UpdatedServices), len(r.DeletedServices),
-				len(r.CreatedDestinations), len(r.UpdatedDestinations), len(r.DeletedDestinations))
+				len(r.CreatedDestinations), len(r.UpdatedDestinations), len(r.DeletedDestinations), lt.setDesired.Seconds())
 		}
 		t.close()
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	cfipvs "github.com/cloudflare/ipvs"
 	"github.com/cloudflare/ipvs/netmask"
@@ -39,8 +40,10 @@ type tool interface {
 type lvskitTool struct {
 	c   *ipvs.Client
 	rec *ipvs.Reconciler
-	// lastReport describes what the re-sync changed, to show it was minimal.
+	// lastReport describes what the re-sync changed, to show it was minimal;
+	// setDesired is the part of the re-sync spent handing over the new state.
 	lastReport ipvs.Report
+	setDesired time.Duration
 }
 
 func newLvskit() (tool, error) {
@@ -115,9 +118,11 @@ func (t *lvskitTool) resync(w *workload) error {
 		}
 		vss = append(vss, vs)
 	}
+	start := time.Now()
 	if err := t.rec.SetDesired(vss); err != nil {
 		return err
 	}
+	t.setDesired = time.Since(start)
 	rep, err := t.rec.Reconcile(context.Background())
 	t.lastReport = rep
 	return err
