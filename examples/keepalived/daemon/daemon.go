@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -132,7 +133,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.sys = newSystem(d.log)
 	d.checker = health.NewChecker(&health.CheckerConfig{Logger: d.log.With("component", "health")})
 	d.links = newPoller(d.cfg.LinkPollInterval, d.log)
-	err := d.start(d.conf)
+	err := checkSystem(d.conf)
+	if err == nil {
+		err = d.start(d.conf)
+	}
 	if err == nil {
 		d.bg.Add(2)
 		go func() { defer d.bg.Done(); _ = d.checker.Run(ctx) }()
@@ -166,6 +170,10 @@ func (d *Daemon) start(conf *kaconf.Config) error {
 func (d *Daemon) Reload() (kaconf.Diagnostics, error) {
 	conf, diags, err := load(d.cfg.Path, d.cfg.Options)
 	if err != nil {
+		d.log.Error("reload refused: the running configuration stays", "err", err)
+		return diags, err
+	}
+	if err := checkSystem(conf); err != nil {
 		d.log.Error("reload refused: the running configuration stays", "err", err)
 		return diags, err
 	}
@@ -240,4 +248,29 @@ func (d *Daemon) Transitions() int {
 		n += int(in.transitions.Load())
 	}
 	return n
+}
+
+// checkSystem verifies that the interfaces the file names exist, so that
+// neither a start nor a reload fails half-way through for a missing one.
+// A use_vmac instance's macvlan is created by the instance itself, and a
+// track_interface may come and go: it is followed, not required.
+func checkSystem(conf *kaconf.Config) error {
+	var errs []error
+	seen := map[string]bool{}
+	check := func(pos kaconf.Pos, what, name string) {
+		if name == "" || seen[name] {
+			return
+		}
+		seen[name] = true
+		if _, err := net.InterfaceByName(name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s %s: %w", pos, what, name, err))
+		}
+	}
+	for _, in := range conf.Instances {
+		check(in.Pos, "interface", in.Interface)
+		for _, v := range append(append([]kaconf.VIP(nil), in.VIPs...), in.ExcludedVIPs...) {
+			check(v.Pos, "virtual_ipaddress dev", v.Dev)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -235,3 +235,46 @@ func TestHealthRemovesRealServer(t *testing.T) {
 	// at startup, and its first failed check removes it.
 	waitTable(t, tab, []string{"  -> 127.0.0.1:" + strconv.Itoa(port) + " " + strconv.Itoa(int(ipvs.DirectRoute)) + " 1", key})
 }
+
+// TestMissingInterfaceTouchesNothing: a file naming an interface that does
+// not exist fails Run before any IPVS write, and a reload to such a file is
+// refused with the running table kept.
+func TestMissingInterfaceTouchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	vs := "virtual_server 10.0.0.100 80 {\n    lb_kind DR\n    protocol TCP\n    real_server 10.0.1.1 80 {\n    }\n}\n"
+	inst := "vrrp_instance VI_1 {\n    interface lvskit-none0\n    virtual_router_id 9\n    virtual_ipaddress {\n        10.0.0.100\n    }\n}\n"
+	path := filepath.Join(dir, "k.conf")
+	os.WriteFile(path, []byte(inst+vs), 0o644)
+	tab := ipvstest.New(nil)
+	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "k.conf:1: interface lvskit-none0") {
+		t.Fatalf("Run: %v", err)
+	}
+	if tab.Writes() != 0 {
+		t.Fatalf("%d IPVS writes before failing", tab.Writes())
+	}
+
+	os.WriteFile(path, []byte(vs), 0o644)
+	d, _, err = daemon.New(daemon.Config{Path: path, IPVS: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	want := []string{"  -> 10.0.1.1:80 " + strconv.Itoa(int(ipvs.DirectRoute)) + " 1", "tcp:10.0.0.100:80 wlc"}
+	waitTable(t, tab, want)
+	writes := tab.Writes()
+	os.WriteFile(path, []byte(inst+strings.Replace(vs, "10.0.1.1", "10.0.1.2", 1)), 0o644)
+	if _, err := d.Reload(); err == nil {
+		t.Fatal("reload to a missing interface accepted")
+	}
+	if tab.Writes() != writes {
+		t.Fatal("refused reload wrote to IPVS")
+	}
+	waitTable(t, tab, want)
+}

@@ -222,11 +222,13 @@ func (i *instance) run() {
 
 // stop ends the Router gracefully, waits for it and runs notify_stop.
 func (i *instance) stop() {
-	i.untrackAll()
+	// The Router stops before its trackers go, so that removing a tracker
+	// that holds it in Fault cannot make it master on its way out.
 	if i.cancel != nil {
 		i.cancel()
 		<-i.done
 	}
+	i.untrackAll()
 	i.notify.stopped()
 	if g := i.group.Load(); g != nil {
 		g.stopped()
