@@ -19,8 +19,9 @@ var lvsSamples = []string{"lvs-dr-master.conf", "lvs-dr-backup.conf", "lvs-dr-du
 // httpd on local addresses (so HTTP_GET passes), and the IPVS table that
 // `ipvsadm -Ln` shows while lvskit runs the file must equal the one it shows
 // while Debian's keepalived runs the same file, also once every real server
-// is down and the sorry server takes over. After SIGTERM lvskit must leave no
-// service behind.
+// is down and the sorry server takes over. A SIGHUP with the same file must
+// reload without writing to IPVS (the daemon logs every write), and after
+// SIGTERM lvskit must leave no service behind.
 func TestLVSSamplesInVM(t *testing.T) {
 	var script strings.Builder
 	script.WriteString(`set -u
@@ -50,11 +51,14 @@ waitrs() { i=0; while [ $(ipvsadm -Ln | grep -c '^  -> [0-9]') -lt $1 ] && [ $i 
 			sorry = "sorry"
 		}
 		fmt.Fprintf(&script, "cat > /tmp/%s <<'LVSKIT_EOF'\n%sLVSKIT_EOF\n", name, conf)
-		fmt.Fprintf(&script, `lvskit-keepalived -n -l -f /tmp/%[1]s 2>/tmp/lvskit.log & pid=$!
+		fmt.Fprintf(&script, `lvskit-keepalived -n -l -f /tmp/%[1]s 2>>/tmp/lvskit.log & pid=$!
 waitrs %[2]d
 echo "=== lvskit %[1]s"; ipvsadm -Ln; echo "=== end"
+kill -HUP $pid; sleep 3; echo LVSKIT-HUP-DONE >> /tmp/lvskit.log
+echo "=== lvskit-after-hup %[1]s"; ipvsadm -Ln; echo "=== end"
 %[3]s lvskit
 kill -TERM $pid; wait $pid
+echo "=== lvskit-log %[1]s"; cat /tmp/lvskit.log; echo "=== end"; rm /tmp/lvskit.log
 echo "=== lvskit-after-stop %[1]s"; ipvsadm -Ln; echo "=== end"
 ipvsadm -C
 keepalived -n -l -f /tmp/%[1]s -p /tmp/k.pid -r /tmp/v.pid -c /tmp/c.pid >/tmp/keepalived.log 2>&1 & pid=$!
@@ -65,7 +69,6 @@ kill -TERM $pid; wait $pid
 ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
 `, name, n, sorry)
 	}
-	script.WriteString("echo '=== lvskit log'; cat /tmp/lvskit.log; echo '=== end'\n")
 	res := vmtest.Run(t, vmtest.Options{
 		Builds:       []vmtest.Build{{Name: "lvskit-keepalived", Package: "github.com/lvskit/lvskit/examples/keepalived"}},
 		HostPrograms: []string{"ipvsadm", "ip", "keepalived"},
@@ -85,6 +88,15 @@ ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
 		}
 		if !slices.ContainsFunc(ours, func(l string) bool { return strings.HasPrefix(l, "  -> 10.0.1.") }) {
 			t.Errorf("%s: no real server programmed:\n%s", name, strings.Join(ours, "\n"))
+		}
+		// SIGHUP with the same file: reloaded, nothing written to IPVS.
+		if !slices.Equal(normalise(sections["lvskit-after-hup "+name]), normalise(ours)) {
+			t.Errorf("%s: table changed by a reload of the same file:\n%s", name, strings.Join(sections["lvskit-after-hup "+name], "\n"))
+		}
+		log := strings.Join(sections["lvskit-log "+name], "\n")
+		hup, done := strings.Index(log, "SIGHUP: reloading"), strings.Index(log, "LVSKIT-HUP-DONE")
+		if hup < 0 || done < hup || !strings.Contains(log[hup:done], "msg=reloaded") || strings.Contains(log[hup:done], "IPVS table changed") {
+			t.Errorf("%s: reload of the same file not clean:\n%s", name, log)
 		}
 		if after := normalise(sections["lvskit-after-stop "+name]); len(after) != 0 {
 			t.Errorf("%s: left behind after SIGTERM:\n%s", name, strings.Join(after, "\n"))
