@@ -215,7 +215,6 @@ func (d *Daemon) shutdown() {
 	wg.Wait()
 	for _, n := range d.groups {
 		n.stopped()
-		n.close()
 	}
 	for id := range d.scripts {
 		_ = d.checker.Remove(id)

@@ -114,7 +114,7 @@ func (d *Daemon) applyVRRP(conf, old *kaconf.Config) error {
 	}
 	for name, n := range d.groups {
 		if !slices.ContainsFunc(conf.SyncGroups, func(g *kaconf.SyncGroup) bool { return g.Name == name }) {
-			n.close()
+			n.stopped()
 			delete(d.groups, name)
 		}
 	}
@@ -229,11 +229,9 @@ func (i *instance) stop() {
 		<-i.done
 	}
 	i.untrackAll()
+	// A sync group's notify_stop runs when the group goes (shutdown or
+	// removal), not when one member restarts.
 	i.notify.stopped()
-	if g := i.group.Load(); g != nil {
-		g.stopped()
-	}
-	i.notify.close()
 }
 
 func (i *instance) onEvent(e vrrp.Event) {

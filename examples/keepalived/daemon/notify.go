@@ -41,12 +41,6 @@ func (n *notifier) set(no kaconf.Notify, g *kaconf.GlobalDefs) {
 	n.mu.Unlock()
 }
 
-func (n *notifier) close() {
-	n.mu.Lock()
-	n.closed = true
-	n.mu.Unlock()
-}
-
 // transition runs the scripts for entering state to: the specific one, then
 // notify with keepalived's arguments.
 func (n *notifier) transition(to vrrp.State, prio uint8) {
