@@ -189,9 +189,11 @@ func TestDualMaster(t *testing.T) {
 	waitOwner(t, nodes, "node2", []netip.Addr{vip2}, p1, p2)
 }
 
-// TestReload checks that SIGHUP with the same file, and with a file that adds
-// a VIP and changes the priority, causes no transition on either node and
-// keeps every VIP in place, and that a removed instance is stopped.
+// TestReload checks that SIGHUP with the same file, with a file that adds a
+// VIP and changes the priority, and with a file that adds an instance causes
+// no transition of the running instance on either node and keeps every VIP in
+// place; that an invalid file changes nothing; and that a removed instance is
+// stopped gracefully.
 func TestReload(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommands(t, "ip", "go")
@@ -212,7 +214,10 @@ func TestReload(t *testing.T) {
 	p2 := lvskit(bin).start(t, n2, c2)
 	waitOwner(t, nodes, "node1", vips, p1, p2)
 	time.Sleep(2 * time.Second) // let the backup settle
-	before1, before2 := transitions(p1), transitions(p2)
+	before1, before2 := transitions(p1, "VI_1"), transitions(p2, "VI_1")
+	if before1 == 0 || before2 == 0 { // the count must see the start-up transitions
+		t.Fatalf("no state change lines counted:\n%s", p1.Output())
+	}
 
 	hup := func(p *netns.Process, want string) {
 		t.Helper()
@@ -247,14 +252,25 @@ func TestReload(t *testing.T) {
 	hup(p1, "VIP added")
 	waitOwner(t, nodes, "node1", append(vips, netip.MustParseAddr("10.99.9.19")), p1, p2)
 	time.Sleep(3 * time.Second)
-	if a, b := transitions(p1), transitions(p2); a != before1 || b != before2 {
-		t.Fatalf("reload caused transitions (node1 %d→%d, node2 %d→%d):\n%s\n%s", before1, a, before2, b, p1.Output(), p2.Output())
-	}
-	for _, a := range vips {
-		if !hasAddr(n1, "eth0", a) {
-			t.Fatalf("%s lost on reload", a)
+	noTransitions := func(step string) {
+		t.Helper()
+		if a, b := transitions(p1, "VI_1"), transitions(p2, "VI_1"); a != before1 || b != before2 {
+			t.Fatalf("%s: reload caused transitions (node1 %d→%d, node2 %d→%d):\n%s\n%s", step, before1, a, before2, b, p1.Output(), p2.Output())
+		}
+		for _, a := range vips {
+			if !hasAddr(n1, "eth0", a) {
+				t.Fatalf("%s: %s lost on reload", step, a)
+			}
 		}
 	}
+	noTransitions("VIP added, priority changed")
+
+	// A new instance starts; VI_1 is not touched.
+	changed += "vrrp_instance VI_2 {\n    interface eth0\n    virtual_router_id 52\n    advert_int 1\n    virtual_ipaddress {\n        10.99.9.50\n    }\n}\n"
+	os.WriteFile(c1, []byte(changed), 0o644)
+	hup(p1, "instance added")
+	waitOwner(t, nodes, "node1", []netip.Addr{netip.MustParseAddr("10.99.9.50")}, p1, p2)
+	noTransitions("instance added")
 
 	// An invalid file changes nothing.
 	os.WriteFile(c1, []byte(changed+"\nvrrp_instance broken {\n"), 0o644)
@@ -279,12 +295,12 @@ func TestReload(t *testing.T) {
 // dualMasterSubst moves the dual-master samples' 192.168.1.0/24 into the lab.
 func dualMasterSubst() []string { return []string{"192.168.1.", "10.99.8."} }
 
-// transitions counts the daemon's own state change log lines (the vrrp
-// package logs them too, with component=vrrp).
-func transitions(p *netns.Process) int {
+// transitions counts the daemon's own state change log lines for an
+// instance (the vrrp package logs them too, with component=vrrp).
+func transitions(p *netns.Process, instance string) int {
 	n := 0
 	for _, l := range strings.Split(p.Output(), "\n") {
-		if strings.Contains(l, `msg="state change"`) && !strings.Contains(l, "component=vrrp") {
+		if strings.Contains(l, `msg="state change" instance=`+instance+" ") && !strings.Contains(l, "component=vrrp") {
 			n++
 		}
 	}
