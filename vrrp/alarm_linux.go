@@ -36,7 +36,7 @@ type wheel struct {
 	fd      int
 	users   int
 	queue   alarmHeap
-	armedAt int64 // CLOCK_MONOTONIC deadline the timerfd is set to; 0: disarmed
+	armedAt int64 // CLOCK_MONOTONIC time the timerfd fires at; 0: not set
 	done    chan struct{}
 }
 
@@ -110,17 +110,24 @@ func (a *wheelAlarm) close() {
 	<-done
 }
 
-// program sets the timerfd to the earliest deadline. Called with w.mu held.
+// program makes sure the timerfd fires no later than the earliest deadline.
+// Called with w.mu held.
+//
+// It only ever moves the timerfd earlier. A backup's every received advert
+// pushes its master-down deadline later; re-programming the timerfd for each
+// would cost a system call per advert (25 000 a second for 250 instances at
+// 10 ms). Left early, the timerfd fires once before anything is due, and run
+// programs it for the real earliest deadline then.
 func (w *wheel) program() {
-	var next int64
-	if len(w.queue) > 0 {
-		next = w.queue[0].deadline
+	if len(w.queue) == 0 || w.file == nil {
+		return
 	}
-	if next == w.armedAt || w.file == nil {
+	next := w.queue[0].deadline
+	if w.armedAt != 0 && w.armedAt <= next {
 		return
 	}
 	w.armedAt = next
-	// Zero disarms; a deadline already past fires at once.
+	// A deadline already past fires at once.
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(next)}
 	_ = unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &spec, nil) // only fails for an invalid fd or spec
 }
