@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/internal/netns"
+	"github.com/lvskit/lvskit/internal/testenv"
 	"github.com/lvskit/lvskit/internal/vrrpnode"
 )
 
@@ -404,6 +405,7 @@ type topo struct {
 func newTopo(t testing.TB, routers int) *topo {
 	t.Helper()
 	lab := netns.New(t)
+	testenv.RequireCommands(t, "ping", "sysctl")
 	tp := &topo{lab: lab, sw: lab.Switch("sw")}
 	for i := 1; i <= routers; i++ {
 		n := lab.Node(fmt.Sprintf("r%d", i))
