@@ -4,7 +4,7 @@
 GO ?= go
 GOFILES = $(shell git ls-files '*.go')
 
-.PHONY: setup demo test lint unit bench
+.PHONY: setup demo test lint unit bench bench-micro bench-vrrp bench-health bench-keepalived bench-ipvs
 
 setup:
 	bash scripts/setup.sh
@@ -24,6 +24,25 @@ lint:
 	$(GO) vet ./...
 	GOOS=darwin $(GO) build ./...
 	GOOS=windows $(GO) build ./...
+	cd bench/ipvs && $(GO) vet ./...
 
-bench:
+# bench reproduces BENCHMARKS.md (root; about 30 minutes). Each part can run alone.
+bench: bench-micro bench-vrrp bench-health bench-keepalived bench-ipvs
+
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./vrrp/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20000x ./vip ./arp
+	$(GO) test -run '^$$' -bench Parse1000 -benchmem -benchtime 10x ./examples/keepalived/kaconf
+
+bench-vrrp:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 40m ./internal/vrrpit/
+
+bench-health:
+	$(GO) run ./health/internal/healthbench
+
+bench-keepalived:
+	$(GO) test -run '^$$' -bench Reload1000 -benchtime 20x ./examples/keepalived/daemon/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./examples/keepalived/e2e/
+
+bench-ipvs:
+	cd bench/ipvs && $(GO) run .

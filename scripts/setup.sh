@@ -33,6 +33,7 @@ else
 fi
 
 go mod download
+(cd bench/ipvs && go mod download) # the IPVS peers, for the benchmark module only
 if [ -x scripts/vm-assets.sh ] && [ "$(id -u)" -eq 0 ]; then
 	scripts/vm-assets.sh
 fi
