@@ -265,19 +265,40 @@ func (c *Client) Service(k ServiceKey) (Service, error) {
 // Destinations lists a service's real servers. A service that does not exist has
 // none (the kernel's dump does not tell the difference).
 func (c *Client) Destinations(k ServiceKey) ([]Destination, error) {
-	if err := k.Validate(); err != nil {
-		return nil, fmt.Errorf("ipvs: list destinations: %w", err)
+	ds, err := c.DestinationsOf([]ServiceKey{k})
+	if err != nil {
+		return nil, err
 	}
-	dests := []Destination{}
-	f := k.family()
-	err := c.exec("list destinations of "+k.String(), cmdGetDest, true,
-		func(e *encoder) { e.service(Service{ServiceKey: k}, false) },
-		func(m message) error {
-			d, err := decodeDest(m.attrs(), f)
-			dests = append(dests, d)
-			return err
-		})
-	return dests, err
+	return ds[0], nil
+}
+
+// DestinationsOf lists the real servers of many services: out[i] belongs to
+// keys[i]. The kernel dumps destinations one service per request; measured in the
+// test VM, pipelining those dumps was slower than issuing them in turn (each reply
+// takes a large kernel buffer), so they go one after another under one lock.
+func (c *Client) DestinationsOf(keys []ServiceKey) ([][]Destination, error) {
+	for _, k := range keys {
+		if err := k.Validate(); err != nil {
+			return nil, fmt.Errorf("ipvs: list destinations: %w", err)
+		}
+	}
+	out := make([][]Destination, len(keys))
+	for i, k := range keys {
+		dests := []Destination{}
+		f := k.family()
+		err := c.exec("list destinations of "+k.String(), cmdGetDest, true,
+			func(e *encoder) { e.service(Service{ServiceKey: k}, false) },
+			func(m message) error {
+				d, err := decodeDest(m.attrs(), f)
+				dests = append(dests, d)
+				return err
+			})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = dests
+	}
+	return out, nil
 }
 
 // Flush removes every service and destination.

@@ -118,6 +118,9 @@ type Interface interface {
 	UpdateDestination(ServiceKey, Destination) error
 	DeleteDestination(ServiceKey, netip.AddrPort) error
 	Destinations(ServiceKey) ([]Destination, error)
+	// DestinationsOf lists the destinations of many services at once (out[i]
+	// for keys[i]); a missing service has none.
+	DestinationsOf(keys []ServiceKey) ([][]Destination, error)
 
 	// Apply performs ops in order, continuing past failures. It validates every op
 	// first and sends nothing if one is invalid. Failures are returned as a

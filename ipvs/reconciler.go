@@ -282,6 +282,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	}
 	var ops []Op
 	present := make(map[ServiceKey]bool, len(want))
+	var keep []Service // owned, desired and present: their destinations are compared
 	for _, s := range have {
 		k := s.Key()
 		if !owned(k) {
@@ -292,18 +293,26 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 			ops = append(ops, Op{Kind: OpDeleteService, Service: Service{ServiceKey: k}})
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return Report{}, err
-		}
 		present[k] = true
 		if !s.equalConfig(ds.svc) {
 			ops = append(ops, Op{Kind: OpUpdateService, Service: ds.svc})
 		}
-		cur, err := r.t.Destinations(k)
-		if err != nil {
-			return Report{}, fmt.Errorf("ipvs: reconcile: %w", err)
-		}
-		ops = diffDestinations(ops, ds.svc, cur, ds.dests)
+		keep = append(keep, s)
+	}
+	if err := ctx.Err(); err != nil {
+		return Report{}, err
+	}
+	keys := make([]ServiceKey, len(keep))
+	for i, s := range keep {
+		keys[i] = s.Key()
+	}
+	cur, err := r.t.DestinationsOf(keys)
+	if err != nil {
+		return Report{}, fmt.Errorf("ipvs: reconcile: %w", err)
+	}
+	for i, k := range keys {
+		ds := want[k]
+		ops = diffDestinations(ops, ds.svc, cur[i], ds.dests)
 	}
 	// Create what is missing, in the desired order for determinism.
 	r.mu.Lock()

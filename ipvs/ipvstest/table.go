@@ -264,6 +264,19 @@ func (t *Table) Destinations(k ipvs.ServiceKey) ([]ipvs.Destination, error) {
 	return slices.Clone(s.dests), nil
 }
 
+// DestinationsOf lists the destinations of many services.
+func (t *Table) DestinationsOf(keys []ipvs.ServiceKey) ([][]ipvs.Destination, error) {
+	out := make([][]ipvs.Destination, len(keys))
+	for i, k := range keys {
+		ds, err := t.Destinations(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ds
+	}
+	return out, nil
+}
+
 // Flush removes everything.
 func (t *Table) Flush() error {
 	t.mu.Lock()
