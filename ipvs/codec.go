@@ -165,7 +165,10 @@ func (e *encoder) attr(typ uint16, v []byte) {
 	}
 }
 
-func (e *encoder) u8(typ uint16, v uint8) { e.attr(typ, []byte{v}) }
+func (e *encoder) u8(typ uint16, v uint8) {
+	b := [1]byte{v}
+	e.attr(typ, b[:])
+}
 
 func (e *encoder) u16(typ uint16, v uint16) {
 	var b [2]byte
