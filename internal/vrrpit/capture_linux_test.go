@@ -48,6 +48,12 @@ type capture struct {
 	done chan struct{}
 }
 
+// startCapture starts capturing on ifname in n until the test ends.
+//
+// Call it (and newInjector) before starting any process in the lab: the socket is
+// opened through Node.Do, whose locked OS thread exits afterwards, and a process
+// that Node.Start forked from that thread gets its parent-death signal (SIGKILL)
+// when the thread exits.
 func startCapture(t testing.TB, n *netns.Node, ifname string) *capture {
 	t.Helper()
 	c := &capture{stop: make(chan struct{}), done: make(chan struct{})}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -150,12 +151,27 @@ func (l *lvskit) stats(t testing.TB) []vrrpnode.RouterStats {
 		t.Fatalf("SIGUSR1 to %v: %v; its output:\n%s", l, err, l.log())
 	}
 	var got []vrrpnode.RouterStats
-	waitFor(t, 5*time.Second, func() bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
 		var n int
-		n, got = count()
-		return n > before
-	}, "stats from %v", l)
-	return got
+		if n, got = count(); n > before {
+			return got
+		}
+		if time.Now().After(deadline) {
+			// A node that cannot answer is stuck: SIGQUIT makes the Go runtime
+			// print every goroutine's stack into its output before it exits.
+			threads, _ := exec.Command("sh", "-c", fmt.Sprintf(
+				"for d in /proc/%d/task/*; do echo \"$d $(cut -d' ' -f3 $d/stat) $(cat $d/wchan)\"; done", l.proc.Pid())).CombinedOutput()
+			t.Logf("threads of %v (tid, state, wchan):\n%s", l, threads)
+			_ = syscall.Kill(l.proc.Pid(), syscall.SIGQUIT)
+			select {
+			case <-l.proc.Done():
+			case <-time.After(5 * time.Second):
+			}
+			t.Fatalf("no stats from %v within 5s; its goroutines:\n%s", l, l.log())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // kaInstance is one keepalived vrrp_instance.

@@ -147,6 +147,9 @@ func TestHostilePackets(t *testing.T) {
 	attacker := tp.lab.Node("attacker")
 	attackerIP := netip.MustParseAddr("10.99.0.66")
 	tp.sw.Plug(attacker, "eth0", netip.PrefixFrom(attackerIP, 24))
+	// Before any process starts: see startCapture.
+	inj := newInjector(t, attacker, "eth0")
+	packets := hostilePackets(t, inj.mac, attackerIP)
 	v2 := func(in *vrrpnode.Instance) {
 		in.VRID, in.Version, in.AuthPassword = vrid+1, 2, "good"
 		in.AdvertInterval, in.VIPs = vrrpnode.Duration(time.Second), []string{vip4.Next().String() + "/24"}
@@ -174,8 +177,6 @@ func TestHostilePackets(t *testing.T) {
 		st := l.stats(t)
 		return st[0], st[1]
 	}
-	inj := newInjector(t, attacker, "eth0")
-	packets := hostilePackets(t, inj.mac, attackerIP)
 
 	const each = 20
 	for i, p := range packets {

@@ -144,16 +144,17 @@ func TestFailover(t *testing.T) {
 // unsolicited neighbour advertisement.
 func TestIPv6Failover(t *testing.T) {
 	tp := newTopo(t, 2)
+	capt := startCapture(t, tp.client, "eth0")
 	sp := startAll(t, tp, instance(200, vip6), instance(100, vip6))
 	expectRoles(t, tp, sp, 0, vip6)
 	if mac := talk(t, tp, vip6); mac != tp.macs[0] {
 		t.Fatalf("client resolved %v to %s, want r1 %s", vip6, mac, tp.macs[0])
 	}
-	capt := startCapture(t, tp.client, "eth0")
+	mark := capt.mark()
 	sp[0].kill()
 	expectRoles(t, tp, sp, 1, vip6, 0)
 	expectNeighbour(t, tp, vip6, tp.macs[1])
-	if _, ok := capt.waitFor(0, settle, func(f frame) bool {
+	if _, ok := capt.waitFor(mark, settle, func(f frame) bool {
 		return f.Kind == frameNA && f.Addr == vip6 && f.SrcMAC.String() == tp.macs[1]
 	}); !ok {
 		t.Error("no unsolicited neighbour advertisement for the VIP from r2")
