@@ -166,7 +166,9 @@ func pidProber(path string) health.Prober {
 		if err != nil || pid <= 0 {
 			return health.Result{Reason: fmt.Sprintf("%s: no pid in %q", path, b), Weight: health.NoWeight}
 		}
-		if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		// Signal 0 only checks that the process exists (os.FindProcess never fails on Unix).
+		proc, _ := os.FindProcess(pid)
+		if err := proc.Signal(syscall.Signal(0)); err != nil && !errors.Is(err, syscall.EPERM) {
 			return health.Result{Reason: fmt.Sprintf("pid %d from %s: %v", pid, path, err), Weight: health.NoWeight}
 		}
 		return health.Result{Up: true, Reason: fmt.Sprintf("pid %d alive", pid), Weight: health.NoWeight}

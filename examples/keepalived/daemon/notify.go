@@ -8,7 +8,6 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/lvskit/lvskit/examples/keepalived/kaconf"
@@ -95,8 +94,7 @@ func (n *notifier) run(s *kaconf.Script, extra []string) {
 	defer cancel()
 	args := append(append([]string(nil), s.Args[1:]...), extra...)
 	cmd := exec.CommandContext(ctx, s.Args[0], args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	inOwnProcessGroup(cmd)
 	cmd.WaitDelay = time.Second
 	n.mu.Lock()
 	u, g := n.user, n.group
@@ -142,6 +140,5 @@ func runAs(cmd *exec.Cmd, name, group string) error {
 	if uid == 0 && gid == 0 {
 		return nil
 	}
-	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	return nil
+	return setCredential(cmd, uint32(uid), uint32(gid))
 }
