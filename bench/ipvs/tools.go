@@ -89,12 +89,18 @@ func lvskitDump(c *ipvs.Client) (table, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys := make([]ipvs.ServiceKey, len(svcs))
+	for i, s := range svcs {
+		keys[i] = s.Key()
+	}
+	// One service dump, then the destination dumps pipelined.
+	all, err := c.DestinationsOf(keys)
+	if err != nil {
+		return nil, err
+	}
 	tab := make(table, len(svcs))
-	for _, s := range svcs {
-		ds, err := c.Destinations(s.Key())
-		if err != nil {
-			return nil, err
-		}
+	for i, s := range svcs {
+		ds := all[i]
 		m := make(map[destID]int, len(ds))
 		for _, d := range ds {
 			m[d.AddrPort()] = d.Weight
