@@ -56,8 +56,12 @@
 // Quorum+Hysteresis again, as keepalived does. Run reconciles periodically and
 // promptly after changes, restoring whatever was changed behind its back.
 //
-// The kernel lists destinations one service per request, so a re-sync costs one
-// request per owned service even when little changed.
+// The kernel lists destinations one service per request, so by default a re-sync
+// costs one request per owned service even when little changed.
+// ReconcilerConfig.VerifyEvery N re-reads a rotating 1/N of them per
+// reconciliation and trusts what the reconciler itself wrote for the rest, so a
+// destination changed behind its back is repaired within N rounds (services are
+// always checked, with one dump).
 //
 // # Testing
 //

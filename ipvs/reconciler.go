@@ -68,6 +68,15 @@ type ReconcilerConfig struct {
 	// manage since it was created (so a service dropped from the desired state is
 	// deleted, and nothing else ever is).
 	Owns func(ServiceKey) bool
+	// VerifyEvery trades re-sync cost against repair delay for destinations. The
+	// kernel lists destinations one service per request, so re-reading them all is
+	// the bulk of a re-sync. Zero or 1 re-reads every owned service's destinations
+	// on every reconciliation. N > 1 re-reads a rotating 1/N of them (and any
+	// service not seen before) and trusts what the previous reconciliation wrote
+	// for the rest: a destination changed behind the reconciler's back is then
+	// repaired within N reconciliations. Services themselves are always checked,
+	// with one dump: a deleted or edited service is repaired at once.
+	VerifyEvery int
 	// OnReport, if set, is called after every reconciliation that changed something
 	// (from the goroutine that reconciled).
 	OnReport func(Report)
@@ -112,7 +121,10 @@ type Reconciler struct {
 	log      *slog.Logger
 	wake     chan struct{}
 
-	reconciling sync.Mutex // one reconciliation at a time
+	reconciling sync.Mutex // one reconciliation at a time; guards known and cursor
+	verifyEvery int
+	known       map[ServiceKey][]Destination // kernel destinations after the last reconciliation
+	cursor      int                          // next service due for verification
 
 	mu       sync.Mutex
 	desired  []VirtualServer
@@ -128,10 +140,12 @@ func NewReconciler(t Interface, cfg *ReconcilerConfig) *Reconciler {
 	}
 	r := &Reconciler{
 		t: t, owns: cfg.Owns, onReport: cfg.OnReport, log: cfg.Logger,
-		wake:     make(chan struct{}, 1),
-		managed:  map[ServiceKey]bool{},
-		health:   map[netip.AddrPort]health{},
-		quorumUp: map[ServiceKey]bool{},
+		wake:        make(chan struct{}, 1),
+		known:       map[ServiceKey][]Destination{},
+		verifyEvery: cfg.VerifyEvery,
+		managed:     map[ServiceKey]bool{},
+		health:      map[netip.AddrPort]health{},
+		quorumUp:    map[ServiceKey]bool{},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -302,17 +316,40 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	if err := ctx.Err(); err != nil {
 		return Report{}, err
 	}
-	keys := make([]ServiceKey, len(keep))
-	for i, s := range keep {
-		keys[i] = s.Key()
+	// Destinations come from the kernel for the services due for verification
+	// (all of them unless VerifyEvery > 1) and for those not seen before; the
+	// others from what the last reconciliation left in the kernel.
+	per := len(keep)
+	if r.verifyEvery > 1 {
+		per = (len(keep) + r.verifyEvery - 1) / r.verifyEvery
 	}
-	cur, err := r.t.DestinationsOf(keys)
+	var readKeys []ServiceKey
+	for i, s := range keep {
+		k := s.Key()
+		_, known := r.known[k]
+		due := len(keep) > 0 && (i-r.cursor+len(keep))%len(keep) < per
+		if !known || due {
+			readKeys = append(readKeys, k)
+		}
+	}
+	read, err := r.t.DestinationsOf(readKeys)
 	if err != nil {
 		return Report{}, fmt.Errorf("ipvs: reconcile: %w", err)
 	}
-	for i, k := range keys {
-		ds := want[k]
-		ops = diffDestinations(ops, ds.svc, cur[i], ds.dests)
+	cur := make(map[ServiceKey][]Destination, len(readKeys))
+	for i, k := range readKeys {
+		cur[k] = read[i]
+	}
+	if len(keep) > 0 {
+		r.cursor = (r.cursor + per) % len(keep)
+	}
+	for _, s := range keep {
+		k := s.Key()
+		c, ok := cur[k]
+		if !ok {
+			c = r.known[k]
+		}
+		ops = diffDestinations(ops, want[k].svc, c, want[k].dests)
 	}
 	// Create what is missing, in the desired order for determinism.
 	r.mu.Lock()
@@ -332,6 +369,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		}
 	}
 	if len(ops) == 0 {
+		r.remember(nil, nil, want)
 		return Report{}, nil
 	}
 	err = r.t.Apply(ops)
@@ -346,6 +384,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	} else if err != nil {
 		return Report{}, fmt.Errorf("ipvs: reconcile: %w", err)
 	}
+	r.remember(ops, failed, want)
 	rep := report(ops, failed)
 	if !rep.Empty() {
 		r.log.Info("ipvs: reconciled", "operations", len(ops)-len(failed))
@@ -354,6 +393,30 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		}
 	}
 	return rep, err
+}
+
+// remember records the destinations the kernel holds after ops: the desired ones
+// for every service whose operations all succeeded. A service with a failed
+// operation is forgotten, so the next reconciliation reads it again.
+func (r *Reconciler) remember(ops []Op, failed map[int]bool, want map[ServiceKey]desiredService) {
+	dirty := map[ServiceKey]bool{}
+	for i, op := range ops {
+		if failed[i] || op.Kind == OpDeleteService {
+			dirty[op.Service.Key()] = true
+		}
+	}
+	for k := range r.known {
+		if _, ok := want[k]; !ok {
+			delete(r.known, k)
+		}
+	}
+	for k, ds := range want {
+		if dirty[k] {
+			delete(r.known, k)
+			continue
+		}
+		r.known[k] = ds.dests
+	}
 }
 
 // diffDestinations appends the operations that turn cur into want.

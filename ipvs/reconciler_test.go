@@ -146,3 +146,57 @@ func BenchmarkReconcileOnePercent(b *testing.B) {
 		}
 	}
 }
+
+// With VerifyEvery N, each reconciliation re-reads 1/N of the services'
+// destinations: tampered destinations are repaired within N rounds, a deleted
+// service at once.
+func TestReconcilerVerifyEvery(t *testing.T) {
+	tb := ipvstest.New(nil)
+	var vss []ipvs.VirtualServer
+	for i := range 10 {
+		vss = append(vss, ipvs.VirtualServer{
+			Service:     ipvs.Service{ServiceKey: ipvs.ServiceKey{FirewallMark: uint32(i + 1)}},
+			RealServers: []ipvs.RealServer{{Destination: ipvs.Destination{Address: netip.AddrFrom4([4]byte{198, 51, 100, byte(i + 1)}), Forwarding: ipvs.DirectRoute, Weight: 1}}},
+		})
+	}
+	r := ipvs.NewReconciler(tb, &ipvs.ReconcilerConfig{VerifyEvery: 5})
+	if err := r.SetDesired(vss); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, vs := range vss {
+		d := vs.RealServers[0].Destination
+		d.Weight = 9
+		if err := tb.UpdateDestination(vs.Service.ServiceKey, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tb.DeleteService(vss[0].Service.ServiceKey); err != nil {
+		t.Fatal(err)
+	}
+	repaired := 0
+	for round := 1; round <= 5; round++ {
+		rep, err := r.Reconcile(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if round == 1 && len(rep.CreatedServices) != 1 {
+			t.Fatalf("the deleted service was not restored at once: %+v", rep)
+		}
+		repaired += len(rep.UpdatedDestinations)
+		if len(rep.UpdatedDestinations) > 2 {
+			t.Fatalf("round %d repaired %d services, want at most 10/5", round, len(rep.UpdatedDestinations))
+		}
+	}
+	if repaired != 9 {
+		t.Fatalf("%d tampered destinations repaired in 5 rounds, want all 9 (the 10th was recreated)", repaired)
+	}
+	for _, vs := range vss {
+		if w := weights(t, tb, vs.Service.ServiceKey); len(w) != 1 || w[vs.RealServers[0].AddrPort().String()] != 1 {
+			t.Fatalf("%s: %v", vs.Service.ServiceKey, w)
+		}
+	}
+}
