@@ -343,13 +343,7 @@ func (n *Node) Start(args ...string) (*Process, error) {
 	buf := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	cmd.SysProcAttr = sysProcAttr()
-	// Forking from a fresh goroutine keeps the child's parent thread an ordinary pool
-	// thread, which lives as long as the process: the parent-death signal then fires
-	// only when the test binary itself dies (a crash or a go test timeout), not when
-	// a Do thread that happened to call Start exits.
-	started := make(chan error, 1)
-	go func() { started <- cmd.Start() }()
-	if err := <-started; err != nil {
+	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("netns: start %v in %s: %w", args, n.ns, err)
 	}
 	p := &Process{cmd: cmd, out: buf, done: make(chan struct{})}
