@@ -19,7 +19,8 @@ import (
 	"github.com/lvskit/lvskit/ipvs/ipvstest"
 )
 
-const samples = "../../../../shared/keepalived-samples"
+// samples holds the parser's copies of ../shared/keepalived-samples.
+const samples = "../kaconf/testdata"
 
 // lvsSample turns a sample's virtual servers into a runnable unit-test file:
 // the vrrp_instance (which needs a real interface) is dropped, and the real

@@ -16,7 +16,8 @@ import (
 	"github.com/lvskit/lvskit/internal/testenv"
 )
 
-const samples = "../../../../shared/keepalived-samples"
+// samples holds the parser's copies of ../shared/keepalived-samples.
+const samples = "../kaconf/testdata"
 
 // build compiles the daemon once per test binary.
 func build(t *testing.T) string {
