@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -121,9 +122,11 @@ type Reconciler struct {
 	log      *slog.Logger
 	wake     chan struct{}
 
-	reconciling sync.Mutex // one reconciliation at a time; guards known and cursor
+	reconciling sync.Mutex // one reconciliation at a time; guards known, wrote, verified and cursor
 	verifyEvery int
 	known       map[ServiceKey][]Destination // kernel destinations after the last reconciliation
+	wrote       map[ServiceKey]Service       // kernel service configs after the last reconciliation
+	verified    bool                         // a Reconcile has read the kernel since New
 	cursor      int                          // next service due for verification
 
 	mu       sync.Mutex
@@ -142,6 +145,7 @@ func NewReconciler(t Interface, cfg *ReconcilerConfig) *Reconciler {
 		t: t, owns: cfg.Owns, onReport: cfg.OnReport, log: cfg.Logger,
 		wake:        make(chan struct{}, 1),
 		known:       map[ServiceKey][]Destination{},
+		wrote:       map[ServiceKey]Service{},
 		verifyEvery: cfg.VerifyEvery,
 		managed:     map[ServiceKey]bool{},
 		health:      map[netip.AddrPort]health{},
@@ -218,11 +222,17 @@ func (r *Reconciler) poke() {
 	}
 }
 
-func (r *Reconciler) owned(k ServiceKey) bool {
+// snapshot returns the desired state with health and quorum applied, and the
+// ownership rule as of now, safe to use without r.mu while SetDesired runs.
+func (r *Reconciler) snapshot() (map[ServiceKey]desiredService, func(ServiceKey) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	want := r.desiredState()
 	if r.owns != nil {
-		return r.owns(k)
+		return want, r.owns
 	}
-	return r.managed[k]
+	managed := maps.Clone(r.managed)
+	return want, func(k ServiceKey) bool { return managed[k] }
 }
 
 // desiredState applies health and quorum to the desired state. Called with r.mu held.
@@ -285,10 +295,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	}
 	r.reconciling.Lock()
 	defer r.reconciling.Unlock()
-	r.mu.Lock()
-	want := r.desiredState()
-	owned := func(k ServiceKey) bool { return r.owned(k) }
-	r.mu.Unlock()
+	want, owned := r.snapshot()
 
 	have, err := r.t.Services()
 	if err != nil {
@@ -368,11 +375,70 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 			ops = append(ops, Op{Kind: OpCreateDestination, Service: ds.svc, Destination: d})
 		}
 	}
+	r.verified = true
+	return r.apply(ops, want)
+}
+
+// ReconcileDesired brings the kernel to the desired state on the assumption that
+// the kernel still holds what the reconciler last wrote or read: it computes the
+// difference in memory and writes it, reading nothing. That is the cheap path for
+// desired-state and health changes (a change to 1 % of a 10 000-service table
+// costs about 1 % of programming it), which Run takes for SetDesired and
+// SetRealServerHealth. Changes made behind the reconciler's back are left to
+// Reconcile, which reads the kernel; before the first Reconcile, ReconcileDesired
+// is Reconcile.
+func (r *Reconciler) ReconcileDesired(ctx context.Context) (Report, error) {
+	if err := ctx.Err(); err != nil {
+		return Report{}, err
+	}
+	r.reconciling.Lock()
+	if !r.verified {
+		r.reconciling.Unlock()
+		return r.Reconcile(ctx)
+	}
+	defer r.reconciling.Unlock()
+	want, owned := r.snapshot()
+	var ops []Op
+	for k := range r.wrote {
+		if _, ok := want[k]; !ok && owned(k) {
+			ops = append(ops, Op{Kind: OpDeleteService, Service: Service{ServiceKey: k}})
+		}
+	}
+	r.mu.Lock()
+	order := make([]ServiceKey, 0, len(r.desired))
+	for _, vs := range r.desired {
+		order = append(order, vs.Service.Key())
+	}
+	r.mu.Unlock()
+	for _, k := range order {
+		ds, ok := want[k]
+		if !ok {
+			continue
+		}
+		cur, present := r.wrote[k]
+		if !present {
+			ops = append(ops, Op{Kind: OpCreateService, Service: ds.svc})
+			for _, d := range ds.dests {
+				ops = append(ops, Op{Kind: OpCreateDestination, Service: ds.svc, Destination: d})
+			}
+			continue
+		}
+		if !cur.equalConfig(ds.svc) {
+			ops = append(ops, Op{Kind: OpUpdateService, Service: ds.svc})
+		}
+		ops = diffDestinations(ops, ds.svc, r.known[k], ds.dests)
+	}
+	return r.apply(ops, want)
+}
+
+// apply writes ops, records the resulting kernel state and reports. Called with
+// r.reconciling held.
+func (r *Reconciler) apply(ops []Op, want map[ServiceKey]desiredService) (Report, error) {
 	if len(ops) == 0 {
 		r.remember(nil, nil, want)
 		return Report{}, nil
 	}
-	err = r.t.Apply(ops)
+	err := r.t.Apply(ops)
 	var failed map[int]bool
 	var be *BatchError
 	if errors.As(err, &be) {
@@ -395,9 +461,10 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	return rep, err
 }
 
-// remember records the destinations the kernel holds after ops: the desired ones
-// for every service whose operations all succeeded. A service with a failed
-// operation is forgotten, so the next reconciliation reads it again.
+// remember records what the kernel holds after ops: the desired service and
+// destinations for every service whose operations all succeeded. A service with
+// a failed operation is forgotten, so the next reconciliation reads it again (and
+// ReconcileDesired re-creates it, whose failure a Reconcile then repairs).
 func (r *Reconciler) remember(ops []Op, failed map[int]bool, want map[ServiceKey]desiredService) {
 	dirty := map[ServiceKey]bool{}
 	for i, op := range ops {
@@ -410,12 +477,19 @@ func (r *Reconciler) remember(ops []Op, failed map[int]bool, want map[ServiceKey
 			delete(r.known, k)
 		}
 	}
+	for k := range r.wrote {
+		if _, ok := want[k]; !ok {
+			delete(r.wrote, k)
+		}
+	}
 	for k, ds := range want {
 		if dirty[k] {
 			delete(r.known, k)
+			delete(r.wrote, k)
 			continue
 		}
 		r.known[k] = ds.dests
+		r.wrote[k] = ds.svc
 	}
 }
 
@@ -472,25 +546,29 @@ func report(ops []Op, failed map[int]bool) Report {
 	return rep
 }
 
-// Run reconciles every interval, and promptly after SetDesired or
-// SetRealServerHealth, until ctx is done; it then returns ctx's error. Failures are
-// logged and retried at the next tick, which also restores anything changed behind
-// the reconciler's back.
+// Run reconciles until ctx is done and then returns ctx's error: with Reconcile
+// at once and every interval, which reads the kernel and restores anything changed
+// behind the reconciler's back, and with ReconcileDesired promptly after
+// SetDesired or SetRealServerHealth. Failures are logged and retried at the next
+// tick.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		return fmt.Errorf("ipvs: reconciler: %w: interval %v", ErrInvalid, interval)
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	reconcile := r.Reconcile
 	for {
-		if _, err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		if _, err := reconcile(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("ipvs: reconcile failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+			reconcile = r.Reconcile
 		case <-r.wake:
+			reconcile = r.ReconcileDesired
 		}
 	}
 }
