@@ -24,6 +24,7 @@
 //   - Exec: run a program without a shell unless asked; exit 0 up, non-zero
 //     down, or with Dynamic 2..255 up with weight status-2 (MISC_CHECK,
 //     misc_dynamic, vrrp_script). A timeout kills the whole process group.
+//     Credential runs it as another uid/gid (script_user; Unix only).
 //   - File: a number in a file gives up/down or a weighted value (track_file,
 //     FILE_CHECK).
 //   - gRPC health checking (grpc.health.v1) lives in package grpchealth, so that
@@ -61,6 +62,7 @@
 //	payload, require_reply   UDP.Payload, UDP.RequireReply / UDP.Reply
 //	type, name (DNS_CHECK)   DNS.Type, DNS.Name
 //	misc_path, misc_dynamic  Exec.Path, Exec.Dynamic
+//	script_user, user        Exec.Credential (names resolved by the caller)
 //	file, weight, reverse    File.Path, File.Weight, File.Reverse
 //
 // A target starts up, as keepalived adds real servers at startup, unless Alpha

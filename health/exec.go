@@ -16,6 +16,12 @@ import (
 // own process group, and when the deadline passes the whole group is killed with
 // SIGKILL, so a script that ignores its timeout cannot leave children behind.
 // Standard input, output and error are /dev/null.
+//
+// With Credential set the program runs as that user and group (keepalived's
+// script_user), which needs a process allowed to switch, normally root
+// (CAP_SETUID, CAP_SETGID); supplementary groups are cleared so the script keeps
+// none of the daemon's. Only Unix has such credentials: elsewhere Validate
+// rejects a set Credential and Probe reports down.
 type Exec struct {
 	// Path is the program (misc_path, script). With Shell it is a command line
 	// for /bin/sh -c instead.
@@ -31,6 +37,16 @@ type Exec struct {
 	// Dynamic maps exit status 2..255 to an up result with weight status-2
 	// (misc_dynamic).
 	Dynamic bool
+	// Credential is the account the program runs as; nil runs it as this
+	// process's.
+	Credential *Credential
+}
+
+// Credential is a numeric Unix user and group. Names are the caller's to
+// resolve (os/user), so a missing account is an error at configuration time
+// rather than at every probe.
+type Credential struct {
+	UID, GID uint32
 }
 
 // Probe runs the program once.
@@ -47,6 +63,11 @@ func (e Exec) Probe(ctx context.Context) Result {
 	}
 	cmd.Env, cmd.Dir = e.Env, e.Dir
 	ownProcessGroup(cmd)
+	if e.Credential != nil {
+		if err := setCredential(cmd, *e.Credential); err != nil {
+			return down(start, "exec: %s: %v", e.Path, err)
+		}
+	}
 	// Without pipes Wait has nothing to drain; WaitDelay only guards against a
 	// kill that cannot take effect.
 	cmd.WaitDelay = time.Second

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/health"
+	"github.com/lvskit/lvskit/internal/testenv"
 )
 
 func TestExec(t *testing.T) {
@@ -78,5 +79,38 @@ func TestExecTimeoutKillsGroup(t *testing.T) {
 			t.Fatalf("child %d still running after the probe returned: %s", pid, stat)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestExecCredential runs programs as nobody (65534): id must report that user
+// and group and no supplementary group, and the exit status must be judged as
+// for any program — the switch must not turn a failing check into an up one.
+func TestExecCredential(t *testing.T) {
+	testenv.RequireRoot(t)
+	noLeaks(t)
+	nobody := &health.Credential{UID: 65534, GID: 65534}
+	secret := filepath.Join(t.TempDir(), "root-only")
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		script string
+		cred   *health.Credential
+		up     bool
+		reason string
+	}{
+		{"uid and gid", `test "$(id -u)" = 65534 && test "$(id -g)" = 65534 && test "$(id -G)" = 65534`, nobody, true, "exit status 0"},
+		{"failing check stays down", `test "$(id -u)" = 65534 && exit 3`, nobody, false, "exit status 3"},
+		{"no root file access", `cat "$0" >/dev/null 2>&1`, nobody, false, "exit status 1"},
+		{"nil runs as root", `test "$(id -u)" = 0 && cat "$0" >/dev/null`, nil, true, "exit status 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := health.Exec{Path: tc.script, Args: []string{secret}, Shell: true, Credential: tc.cred}
+			if err := e.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			wantResult(t, probe(t, e, time.Minute), tc.up, tc.reason)
+		})
 	}
 }

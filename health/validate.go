@@ -83,10 +83,16 @@ func (i ICMP) Validate() error {
 	return nil
 }
 
-// Validate reports a missing program.
+// Validate reports a missing program, and a Credential where the system has no
+// Unix credentials.
 func (e Exec) Validate() error {
 	if e.Path == "" {
 		return errors.New("exec: no program")
+	}
+	if e.Credential != nil {
+		if err := credentialSupport(); err != nil {
+			return fmt.Errorf("exec: credential: %w", err)
+		}
 	}
 	return nil
 }

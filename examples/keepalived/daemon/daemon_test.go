@@ -15,6 +15,7 @@ import (
 
 	"github.com/lvskit/lvskit/examples/keepalived/daemon"
 	"github.com/lvskit/lvskit/examples/keepalived/kaconf"
+	"github.com/lvskit/lvskit/internal/testenv"
 	"github.com/lvskit/lvskit/ipvs"
 	"github.com/lvskit/lvskit/ipvs/ipvstest"
 )
@@ -278,4 +279,44 @@ func TestMissingInterfaceTouchesNothing(t *testing.T) {
 		t.Fatal("refused reload wrote to IPVS")
 	}
 	waitTable(t, tab, want)
+}
+
+// TestMiscCheckScriptUser: MISC_CHECK programs run as global_defs'
+// script_user, or as the check's own user, as keepalived runs them. Each
+// check passes only under the account it expects, so a real server is
+// removed exactly when its script ran as the wrong one.
+func TestMiscCheckScriptUser(t *testing.T) {
+	testenv.RequireRoot(t)
+	rs := func(addr, user, uid string) string {
+		if user != "" {
+			user = "            user " + user + "\n"
+		}
+		return `    real_server ` + addr + ` 80 {
+        MISC_CHECK {
+            misc_path "/bin/sh -c 'test $(id -u) = ` + uid + `'"
+` + user + `        }
+    }
+`
+	}
+	conf := "global_defs {\n    script_user nobody\n}\nvirtual_server 10.0.0.100 80 {\n    delay_loop 1\n    lb_kind DR\n    protocol TCP\n" +
+		rs("10.0.1.1", "", "65534") + rs("10.0.1.2", "root", "65534") + rs("10.0.1.3", "root", "0") + "}\n"
+	path := filepath.Join(t.TempDir(), "k.conf")
+	os.WriteFile(path, []byte(conf), 0o644)
+	tab := ipvstest.New(nil)
+	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	dr := " " + strconv.Itoa(int(ipvs.DirectRoute)) + " 1"
+	want := []string{"  -> 10.0.1.1:80" + dr, "  -> 10.0.1.3:80" + dr, "tcp:10.0.0.100:80 wlc"}
+	waitTable(t, tab, want)
+	// Every check has run by now; two more rounds must not change the answer.
+	time.Sleep(2500 * time.Millisecond)
+	if got := table(t, tab); !slices.Equal(got, want) {
+		t.Fatalf("IPVS table after more checks:\n%s", strings.Join(got, "\n"))
+	}
 }

@@ -53,12 +53,12 @@
 // Config.ScriptTimeout is killed, with its process group.
 //
 // script_user: a Script's User (the per-script "user" option, then
-// global_defs' script_user) names the account notify scripts run as, when the
-// daemon runs as root. Without either, keepalived uses the account
-// keepalived_script if it exists and root otherwise; so does the daemon.
-// vrrp_script and MISC_CHECK scripts run as the daemon's own user (the
-// health.Exec prober has no credential setting); that is documented in the
-// README as a difference.
+// global_defs' script_user) names the account notify, vrrp_script and
+// MISC_CHECK scripts run as, when the daemon runs as root (checks through
+// health.Exec.Credential). Without either, keepalived uses the account
+// keepalived_script if it exists and root otherwise; so does the daemon. The
+// resolved account is part of a check's identity, so a reload that changes
+// script_user restarts the checks it affects.
 //
 // # Stop
 //

@@ -379,7 +379,7 @@ func (i *instance) track(conf *kaconf.Config) error {
 		if err != nil {
 			return err
 		}
-		id, err := i.d.scriptTarget(sc)
+		id, err := i.d.scriptTarget(sc, &conf.Global)
 		if err != nil {
 			tr.Remove()
 			return err

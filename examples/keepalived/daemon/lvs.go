@@ -263,11 +263,20 @@ func checks(conf *kaconf.Config) (map[string]check, error) {
 			}
 			ap := netip.AddrPortFrom(rs.Addr, port)
 			for _, ck := range rs.Checkers {
-				p, err := prober(ck, vs, rs, ap)
+				p, err := prober(ck, vs, rs, ap, &conf.Global)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %s: %w", ck.Pos, ck.Type, err)
 				}
-				b, _ := json.Marshal(ck)
+				// The hash includes what the checker does not say itself: the
+				// account a MISC_CHECK runs as through global_defs' script_user.
+				var cred *health.Credential
+				if e, ok := p.(health.Exec); ok {
+					cred = e.Credential
+				}
+				b, _ := json.Marshal(struct {
+					*kaconf.Checker
+					Credential *health.Credential
+				}{ck, cred})
 				sum := sha256.Sum256(append(b, ap.String()...))
 				id := fmt.Sprintf("%s %s %s", ck.Type, ap, hex.EncodeToString(sum[:6]))
 				timeout := ck.ConnectTimeout
@@ -288,7 +297,7 @@ func checks(conf *kaconf.Config) (map[string]check, error) {
 }
 
 // prober maps a kaconf checker to the health prober that does the same.
-func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer, ap netip.AddrPort) (health.Prober, error) {
+func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer, ap netip.AddrPort, g *kaconf.GlobalDefs) (health.Prober, error) {
 	addr := ap
 	if ck.ConnectIP.IsValid() {
 		addr = netip.AddrPortFrom(ck.ConnectIP, addr.Port())
@@ -316,7 +325,11 @@ func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer,
 		if len(ck.Misc.Script.Args) == 0 {
 			return nil, errors.New("empty misc_path")
 		}
-		return health.Exec{Path: ck.Misc.Script.Args[0], Args: ck.Misc.Script.Args[1:], Dynamic: ck.Misc.Dynamic}, nil
+		cred, err := scriptCredential(ck.Misc.Script, g)
+		if err != nil {
+			return nil, err
+		}
+		return health.Exec{Path: ck.Misc.Script.Args[0], Args: ck.Misc.Script.Args[1:], Dynamic: ck.Misc.Dynamic, Credential: cred}, nil
 	case kaconf.DNSCheck:
 		t, ok := dnsTypes[ck.DNS.Type]
 		if !ok {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lvskit/lvskit/examples/keepalived/kaconf"
+	"github.com/lvskit/lvskit/health"
 	"github.com/lvskit/lvskit/vrrp"
 )
 
@@ -111,34 +112,58 @@ func (n *notifier) run(s *kaconf.Script, extra []string) {
 	n.d.log.Info("notify script", "script", s.Command, "args", extra, "took", time.Since(start), "err", err)
 }
 
-// runAs sets the account a script runs as: its user option, global_defs'
-// script_user, or keepalived_script when that account exists — only when
-// the daemon is root, as only root can switch.
+// runAs sets the account a notify script runs as (see scriptAccount).
 func runAs(cmd *exec.Cmd, name, group string) error {
+	uid, gid, ok, err := scriptAccount(name, group)
+	if err != nil || !ok {
+		return err
+	}
+	return setCredential(cmd, uid, gid)
+}
+
+// scriptCredential is the account a vrrp_script or MISC_CHECK program runs
+// as: the same choice as for notify scripts, nil for the daemon's own.
+func scriptCredential(s kaconf.Script, g *kaconf.GlobalDefs) (*health.Credential, error) {
+	name, group := g.ScriptUser, g.ScriptGroup
+	if s.User != "" {
+		name, group = s.User, s.Group
+	}
+	uid, gid, ok, err := scriptAccount(name, group)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &health.Credential{UID: uid, GID: gid}, nil
+}
+
+// scriptAccount resolves the account a script runs as: its user option,
+// global_defs' script_user, or keepalived_script when that account exists.
+// ok is false when the script runs as the daemon itself: when the daemon is
+// not root (only root can switch), or the account is root.
+func scriptAccount(name, group string) (uid, gid uint32, ok bool, err error) {
 	if os.Geteuid() != 0 {
-		return nil
+		return 0, 0, false, nil
 	}
 	if name == "" {
 		if _, err := user.Lookup("keepalived_script"); err != nil {
-			return nil // keepalived runs scripts as root then
+			return 0, 0, false, nil // keepalived runs scripts as root then
 		}
 		name = "keepalived_script"
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		return fmt.Errorf("script_user %s: %w", name, err)
+		return 0, 0, false, fmt.Errorf("script_user %s: %w", name, err)
 	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	id, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gr, _ := strconv.ParseUint(u.Gid, 10, 32)
 	if group != "" {
 		g, err := user.LookupGroup(group)
 		if err != nil {
-			return fmt.Errorf("script group %s: %w", group, err)
+			return 0, 0, false, fmt.Errorf("script group %s: %w", group, err)
 		}
-		gid, _ = strconv.ParseUint(g.Gid, 10, 32)
+		gr, _ = strconv.ParseUint(g.Gid, 10, 32)
 	}
-	if uid == 0 && gid == 0 {
-		return nil
+	if id == 0 && gr == 0 {
+		return 0, 0, false, nil
 	}
-	return setCredential(cmd, uint32(uid), uint32(gid))
+	return uint32(id), uint32(gr), true, nil
 }

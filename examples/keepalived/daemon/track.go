@@ -23,13 +23,18 @@ import (
 // scriptTarget returns the checker target of sc, adding it on first use. The
 // ID includes a hash of the definition, so that a reload that changes the
 // script starts a new target while an unchanged one keeps its state.
-func (d *Daemon) scriptTarget(sc *kaconf.VRRPScript) (string, error) {
+func (d *Daemon) scriptTarget(sc *kaconf.VRRPScript, g *kaconf.GlobalDefs) (string, error) {
+	cred, err := scriptCredential(sc.Script, g)
+	if err != nil {
+		return "", fmt.Errorf("%s: vrrp_script %s: %w", sc.Pos, sc.Name, err)
+	}
 	b, _ := json.Marshal(struct {
 		Script            kaconf.Script
 		Interval, Timeout time.Duration
 		Rise, Fall        int
 		InitFail          bool
-	}{sc.Script, sc.Interval, sc.Timeout, sc.Rise, sc.Fall, sc.InitFail})
+		Credential        *health.Credential
+	}{sc.Script, sc.Interval, sc.Timeout, sc.Rise, sc.Fall, sc.InitFail, cred})
 	sum := sha256.Sum256(b)
 	id := "vrrp_script " + sc.Name + " " + hex.EncodeToString(sum[:6])
 	if d.scripts[id] {
@@ -38,9 +43,9 @@ func (d *Daemon) scriptTarget(sc *kaconf.VRRPScript) (string, error) {
 	if len(sc.Script.Args) == 0 {
 		return "", fmt.Errorf("%s: vrrp_script %s: empty script", sc.Pos, sc.Name)
 	}
-	err := d.checker.Add(health.Target{
+	err = d.checker.Add(health.Target{
 		ID:       id,
-		Prober:   health.Exec{Path: sc.Script.Args[0], Args: sc.Script.Args[1:]},
+		Prober:   health.Exec{Path: sc.Script.Args[0], Args: sc.Script.Args[1:], Credential: cred},
 		Interval: sc.Interval,
 		Timeout:  sc.Timeout,
 		Rise:     sc.Rise,

@@ -15,7 +15,8 @@ import (
 // TestTrackersAndNotify drives node 1's priority with a track_file and its
 // fault state with a vrrp_script, against a plain backup on node 2, and checks
 // that the VIP follows and that notify and notify_master ran in transition
-// order, with keepalived's arguments, without a shell.
+// order, with keepalived's arguments, without a shell. The script passes only
+// when it runs as its own user (nobody), not as script_user (root).
 func TestTrackersAndNotify(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommands(t, "ip", "go")
@@ -26,6 +27,9 @@ func TestTrackersAndNotify(t *testing.T) {
 	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.10.1/24"))
 	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.10.2/24"))
 	dir := t.TempDir()
+	// The vrrp_script runs as nobody and must reach the flag.
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
 	track, flag, log := filepath.Join(dir, "track"), filepath.Join(dir, "flag"), filepath.Join(dir, "notify.log")
 	os.WriteFile(flag, nil, 0o644)
 	os.WriteFile(log, nil, 0o666)
@@ -37,7 +41,8 @@ func TestTrackersAndNotify(t *testing.T) {
     script_user root
 }
 vrrp_script chk_flag {
-    script "/usr/bin/test -e ` + flag + `"
+    script "/bin/sh -c 'test -e ` + flag + ` && test $(id -u) = 65534'"
+    user nobody
     interval 1
 }
 track_file tf {
