@@ -116,6 +116,56 @@ func (t *lvskitTool) resync(w *workload) error {
 	if t.rec == nil {
 		t.rec = ipvs.NewReconciler(t.c, nil)
 	}
+	start := time.Now()
+	if err := t.rec.SetDesired(virtualServers(w)); err != nil {
+		return err
+	}
+	t.setDesired = time.Since(start)
+	rep, err := t.rec.Reconcile(context.Background())
+	t.lastReport = rep
+	return err
+}
+
+// lvskitReconcilerTool is lvskit used the way a long-running director uses it:
+// a Reconciler programs the table from empty, and a change of the desired
+// state is written with ReconcileDesired, which trusts what the reconciler
+// wrote instead of reading the table back (reading is left to the periodic
+// Reconcile, measured separately as the "lvskit" row's re-sync).
+type lvskitReconcilerTool struct {
+	lvskitTool
+}
+
+func newLvskitReconciler() (tool, error) {
+	t, err := newLvskit()
+	if err != nil {
+		return nil, err
+	}
+	return &lvskitReconcilerTool{*t.(*lvskitTool)}, nil
+}
+
+func (t *lvskitReconcilerTool) name() string { return "lvskit Reconciler (ReconcileDesired)" }
+
+func (t *lvskitReconcilerTool) program(w *workload) error {
+	t.rec = ipvs.NewReconciler(t.c, nil)
+	if err := t.rec.SetDesired(virtualServers(w)); err != nil {
+		return err
+	}
+	_, err := t.rec.Reconcile(context.Background())
+	return err
+}
+
+func (t *lvskitReconcilerTool) resync(w *workload) error {
+	start := time.Now()
+	if err := t.rec.SetDesired(virtualServers(w)); err != nil {
+		return err
+	}
+	t.setDesired = time.Since(start)
+	rep, err := t.rec.ReconcileDesired(context.Background())
+	t.lastReport = rep
+	return err
+}
+
+func virtualServers(w *workload) []ipvs.VirtualServer {
 	vss := make([]ipvs.VirtualServer, 0, len(w.order))
 	for _, id := range w.order {
 		vs := ipvs.VirtualServer{Service: lvskitService(id)}
@@ -124,14 +174,7 @@ func (t *lvskitTool) resync(w *workload) error {
 		}
 		vss = append(vss, vs)
 	}
-	start := time.Now()
-	if err := t.rec.SetDesired(vss); err != nil {
-		return err
-	}
-	t.setDesired = time.Since(start)
-	rep, err := t.rec.Reconcile(context.Background())
-	t.lastReport = rep
-	return err
+	return vss
 }
 
 // --- the library peers, driven one request at a time as their APIs allow
