@@ -35,6 +35,10 @@ func (n *Node) Do(fn func() error) error {
 	}
 	res := make(chan result, 1)
 	go func() {
+		// The thread is never unlocked: when this goroutine exits, the runtime
+		// ends the thread rather than hand a thread in a foreign namespace, or with
+		// whatever else fn changed about it (capabilities, say), to some other
+		// goroutine.
 		runtime.LockOSThread()
 		var r result
 		defer func() {
@@ -43,33 +47,17 @@ func (n *Node) Do(fn func() error) error {
 			}
 			res <- r
 		}()
-		home, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			r.err = fmt.Errorf("netns: open own namespace: %w", err)
-			return // still locked: the thread ends with the goroutine
-		}
-		defer home.Close()
 		f, err := os.Open("/run/netns/" + n.ns)
 		if err != nil {
 			r.err = fmt.Errorf("netns: open %s: %w", n.ns, err)
-			runtime.UnlockOSThread()
 			return
 		}
 		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
 		f.Close()
 		if err != nil {
 			r.err = fmt.Errorf("netns: setns %s: %w", n.ns, err)
-			runtime.UnlockOSThread()
 			return
 		}
-		defer func() {
-			// Back home, the thread can serve other goroutines again. If that
-			// fails it stays locked, and the runtime ends it with this goroutine
-			// rather than hand a thread in a foreign namespace to another one.
-			if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
-				runtime.UnlockOSThread()
-			}
-		}()
 		r.err = fn()
 	}()
 	r := <-res
