@@ -26,11 +26,13 @@ type instance struct {
 	// for it.
 	group atomic.Pointer[notifier]
 
-	trackSig string   // what the trackers were built from
-	untrack  []func() // removes them
-	// scriptIDs are the vrrp_script targets the trackers follow.
-	scriptIDs []string
-	syncSig   string // the sync group as started
+	// trackers run the instance's track_* entries; a reload keeps those
+	// whose definition did not change.
+	trackers []*tracked
+	// renames counts the trackers started under a second name because the
+	// one they replace still held theirs.
+	renames int
+	syncSig string // the sync group as started
 
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -278,11 +280,8 @@ func (i *instance) update(in *kaconf.Instance, conf *kaconf.Config) error {
 			return err
 		}
 	}
-	if trackSignature(in, conf) != i.trackSig {
-		i.untrackAll()
-		if err := i.track(conf); err != nil {
-			return err
-		}
+	if err := i.track(conf); err != nil {
+		return err
 	}
 	i.notify.set(in.Notify, &conf.Global)
 	return nil
@@ -294,35 +293,6 @@ func prefixes(vs []kaconf.VIP) []netip.Prefix {
 		out[j] = v.Prefix
 	}
 	return out
-}
-
-// trackSignature captures everything the trackers of in are built from,
-// including the definitions of the scripts and files they name.
-func trackSignature(in *kaconf.Instance, conf *kaconf.Config) string {
-	type sig struct {
-		If, Script, File  []kaconf.Track
-		Scripts           []*kaconf.VRRPScript
-		Files             []*kaconf.TrackFile
-		GroupIf, GroupScr []kaconf.Track
-		GroupFile         []kaconf.Track
-	}
-	var s sig
-	s.If, s.Script, s.File = in.TrackInterfaces, in.TrackScripts, in.TrackFiles
-	if g := syncGroup(conf, in.SyncGroup); g != nil {
-		s.GroupIf, s.GroupScr, s.GroupFile = g.TrackInterfaces, g.TrackScripts, g.TrackFiles
-	}
-	for _, t := range append(append([]kaconf.Track(nil), s.Script...), s.GroupScr...) {
-		if sc := script(conf, t.Name); sc != nil {
-			s.Scripts = append(s.Scripts, sc)
-		}
-	}
-	for _, t := range append(append([]kaconf.Track(nil), s.File...), s.GroupFile...) {
-		if f := trackFile(conf, t.Name); f != nil {
-			s.Files = append(s.Files, f)
-		}
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 func syncGroup(conf *kaconf.Config, name string) *kaconf.SyncGroup {
@@ -352,70 +322,172 @@ func trackFile(conf *kaconf.Config, name string) *kaconf.TrackFile {
 	return nil
 }
 
-// track builds the instance's trackers (its own and its sync group's).
+// tracked is one running tracker of an instance.
+type tracked struct {
+	key      string // its definition, weight excepted (trackSpec.key)
+	name     string // the vrrp.Tracker's
+	weight   int
+	scriptID string // the vrrp_script target it follows, if any
+	stop     func()
+}
+
+// trackSpec is a tracker the configuration asks for. Two specs with the same
+// key and weight are the same tracker, so a reload keeps it running with its
+// state.
+type trackSpec struct {
+	key, name string
+	weight    int
+	scriptID  string
+	start     func(name string) (stop func(), err error)
+}
+
+// track makes the instance's trackers (its own and its sync group's) match
+// conf. Unchanged ones keep running with their state. New ones, including
+// replacements for a changed weight or definition, are started — each with
+// its signal's current state — before the ones they replace are removed, so
+// that the priority does not pass through the value it would have without
+// either (see the README for the one case where it still can). On error the
+// trackers started here are removed and the running ones stay.
 func (i *instance) track(conf *kaconf.Config) error {
-	i.trackSig = trackSignature(i.conf, conf)
-	i.scriptIDs = nil
+	specs, err := i.trackSpecs(conf)
+	if err != nil {
+		return err
+	}
+	type id struct {
+		key    string
+		weight int
+	}
+	running := map[id]*tracked{}
+	for _, t := range i.trackers {
+		running[id{t.key, t.weight}] = t
+	}
+	kept := map[*tracked]bool{}
+	var todo []trackSpec
+	for _, s := range specs {
+		if t := running[id{s.key, s.weight}]; t != nil && !kept[t] {
+			kept[t] = true
+			continue
+		}
+		todo = append(todo, s)
+	}
+	leaving := map[string]bool{}
+	for _, t := range i.trackers {
+		if !kept[t] {
+			leaving[t.name] = true
+		}
+	}
+	var added []*tracked
+	for _, s := range todo {
+		// vrrp names are unique per Router: a replacement takes another name
+		// while the tracker it replaces still holds the plain one.
+		name := s.name
+		if leaving[name] {
+			i.renames++
+			name = fmt.Sprintf("%s (reload %d)", s.name, i.renames)
+		}
+		stop, err := s.start(name)
+		if err != nil {
+			for _, t := range added {
+				t.stop()
+			}
+			return err
+		}
+		added = append(added, &tracked{key: s.key, name: name, weight: s.weight, scriptID: s.scriptID, stop: stop})
+	}
+	var next []*tracked
+	for _, t := range i.trackers {
+		if kept[t] {
+			next = append(next, t)
+		} else {
+			t.stop()
+		}
+	}
+	i.trackers = append(next, added...)
+	return nil
+}
+
+// trackSpecs lists the trackers conf gives the instance, adding the checker
+// targets of the vrrp_scripts they follow.
+func (i *instance) trackSpecs(conf *kaconf.Config) ([]trackSpec, error) {
 	ifs, scripts, files := i.conf.TrackInterfaces, i.conf.TrackScripts, i.conf.TrackFiles
 	if g := syncGroup(conf, i.conf.SyncGroup); g != nil {
 		ifs = append(append([]kaconf.Track(nil), ifs...), g.TrackInterfaces...)
 		scripts = append(append([]kaconf.Track(nil), scripts...), g.TrackScripts...)
 		files = append(append([]kaconf.Track(nil), files...), g.TrackFiles...)
 	}
+	var specs []trackSpec
 	for _, t := range ifs {
-		tr, err := i.router.Track("track_interface "+t.Name, t.Weight)
-		if err != nil {
-			return err
-		}
-		cancel := i.d.links.watch(linkReader(t.Name), func(v int64, err error) { tr.Set(err == nil && v == 1) })
-		i.untrack = append(i.untrack, cancel, tr.Remove)
+		specs = append(specs, trackSpec{key: "track_interface " + t.Name, name: "track_interface " + t.Name, weight: t.Weight,
+			start: func(name string) (func(), error) {
+				tr, err := i.router.Track(name, t.Weight)
+				if err != nil {
+					return nil, err
+				}
+				// watch applies the link's state before it returns.
+				cancel := i.d.links.watch(linkReader(t.Name), func(v int64, err error) { tr.Set(err == nil && v == 1) })
+				return func() { cancel(); tr.Remove() }, nil
+			}})
 	}
 	for _, t := range scripts {
 		sc := script(conf, t.Name)
 		if sc == nil {
-			return fmt.Errorf("track_script %s: no such vrrp_script", t.Name)
-		}
-		tr, err := i.router.Track("track_script "+t.Name, t.Weight)
-		if err != nil {
-			return err
+			return nil, fmt.Errorf("track_script %s: no such vrrp_script", t.Name)
 		}
 		id, err := i.d.scriptTarget(sc, &conf.Global)
 		if err != nil {
-			tr.Remove()
-			return err
+			return nil, err
 		}
-		i.scriptIDs = append(i.scriptIDs, id)
-		var s health.UpSetter = tr
-		if t.Reverse {
-			s = reversed{tr}
-		}
-		cancel, err := i.d.checker.TrackUp(id, s)
-		if err != nil {
-			tr.Remove()
-			return err
-		}
-		i.untrack = append(i.untrack, cancel, tr.Remove)
+		specs = append(specs, trackSpec{key: fmt.Sprintf("track_script %s %s reverse=%v", t.Name, id, t.Reverse),
+			name: "track_script " + t.Name, weight: t.Weight, scriptID: id,
+			start: func(name string) (func(), error) {
+				tr, err := i.router.Track(name, t.Weight)
+				if err != nil {
+					return nil, err
+				}
+				var s health.UpSetter = tr
+				if t.Reverse {
+					s = reversed{tr}
+				}
+				// The checker delivers the current state asynchronously;
+				// setting it here first means a replaced tracker is gone
+				// only once its successor counts.
+				if up, ok := i.d.scriptUp(id); ok {
+					s.Set(up)
+				}
+				cancel, err := i.d.checker.TrackUp(id, s)
+				if err != nil {
+					tr.Remove()
+					return nil, err
+				}
+				return func() { cancel(); tr.Remove() }, nil
+			}})
 	}
 	for _, t := range files {
 		f := trackFile(conf, t.Name)
 		if f == nil {
-			return fmt.Errorf("track_file %s: no such track_file", t.Name)
+			return nil, fmt.Errorf("track_file %s: no such track_file", t.Name)
 		}
-		if err := initTrackFile(f); err != nil {
-			return err
-		}
-		ft := &fileTracker{router: i.router, name: "track_file " + t.Name, weight: t.Weight, reverse: t.Reverse}
-		cancel := i.d.links.watch(fileReader(f.File), ft.apply)
-		i.untrack = append(i.untrack, cancel, ft.remove)
+		def, _ := json.Marshal(f)
+		specs = append(specs, trackSpec{key: fmt.Sprintf("track_file %s %s reverse=%v", t.Name, def, t.Reverse),
+			name: "track_file " + t.Name, weight: t.Weight,
+			start: func(name string) (func(), error) {
+				if err := initTrackFile(f); err != nil {
+					return nil, err
+				}
+				ft := &fileTracker{router: i.router, name: name, weight: t.Weight, reverse: t.Reverse}
+				cancel := i.d.links.watch(fileReader(f.File), ft.apply)
+				return func() { cancel(); ft.remove() }, nil
+			}})
 	}
-	return nil
+	return specs, nil
 }
 
+// untrackAll removes every tracker.
 func (i *instance) untrackAll() {
-	for _, f := range i.untrack {
-		f()
+	for _, t := range i.trackers {
+		t.stop()
 	}
-	i.untrack = nil
+	i.trackers = nil
 }
 
 // reversed inverts a vrrp_script's result ("reverse" on the track entry).

@@ -60,13 +60,25 @@ func (d *Daemon) scriptTarget(sc *kaconf.VRRPScript, g *kaconf.GlobalDefs) (stri
 	return id, nil
 }
 
+// scriptUp reports the current state of vrrp_script target id.
+func (d *Daemon) scriptUp(id string) (up, ok bool) {
+	for _, st := range d.checker.Snapshot() {
+		if st.ID == id {
+			return st.Up, true
+		}
+	}
+	return false, false
+}
+
 // dropUnusedScripts removes the targets that no instance tracks any more
 // after a reload.
 func (d *Daemon) dropUnusedScripts() {
 	inUse := map[string]bool{}
 	for _, in := range d.instances {
-		for _, id := range in.scriptIDs {
-			inUse[id] = true
+		for _, t := range in.trackers {
+			if t.scriptID != "" {
+				inUse[t.scriptID] = true
+			}
 		}
 	}
 	for id := range d.scripts {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvskit/lvskit/internal/netns"
 	"github.com/lvskit/lvskit/internal/testenv"
@@ -104,4 +105,94 @@ vrrp_instance VI_1 {
 	if got != want {
 		t.Fatalf("notify calls:\n%s\nwant:\n%s\nlog:\n%s", got, want, p1.Output())
 	}
+}
+
+// TestReloadKeepsTrackers reloads a master whose priority depends on its
+// trackers (100 + 15 for its link - 20 for a failing script = 95, against a
+// backup at 90). Adding a tracker that has no effect must leave the others
+// running with their state: no priority event, no transition on either node.
+// A changed weight then moves the priority once, straight to its new value.
+func TestReloadKeepsTrackers(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommands(t, "ip", "go")
+	bin := build(t)
+	lab := netns.New(t)
+	sw := lab.Switch("sw")
+	n1, n2 := lab.Node("n1"), lab.Node("n2")
+	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.11.1/24"))
+	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.11.2/24"))
+	dir := t.TempDir()
+	conf := func(prio int, track string) string {
+		return `vrrp_script chk_down {
+    script /bin/false
+    interval 1
+}
+vrrp_script chk_up {
+    script /bin/true
+    interval 1
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 78
+    priority ` + strconv.Itoa(prio) + `
+    advert_int 1
+    virtual_ipaddress {
+        10.99.11.100/24
+    }
+` + track + `}
+`
+	}
+	tracks := func(extra string) string {
+		return "    track_interface {\n        eth0 weight 15\n    }\n    track_script {\n        chk_down weight -20\n" + extra + "    }\n"
+	}
+	c1, c2 := filepath.Join(dir, "n1.conf"), filepath.Join(dir, "n2.conf")
+	os.WriteFile(c1, []byte(conf(100, tracks(""))), 0o644)
+	os.WriteFile(c2, []byte(conf(90, "")), 0o644)
+	nodes := []*netns.Node{n1, n2}
+	vip := []netip.Addr{netip.MustParseAddr("10.99.11.100")}
+	p1 := lvskit(bin).start(t, n1, c1)
+	p2 := lvskit(bin).start(t, n2, c2)
+	waitOwner(t, nodes, "node1", vip, p1, p2)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p1.Output(), `msg="priority change" instance=VI_1 from=115 to=95`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("chk_down never lowered the priority to 95:\n%s", p1.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // let the backup settle
+	prio := len(eventLines(p1, "priority change", "VI_1"))
+	before1, before2 := transitions(p1, "VI_1"), transitions(p2, "VI_1")
+	unchanged := func(step string) {
+		t.Helper()
+		if got := eventLines(p1, "priority change", "VI_1")[prio:]; len(got) != 0 {
+			t.Fatalf("%s: priority events:\n%s\n\n%s", step, strings.Join(got, "\n"), p1.Output())
+		}
+		if a, b := transitions(p1, "VI_1"), transitions(p2, "VI_1"); a != before1 || b != before2 {
+			t.Fatalf("%s: transitions (node1 %d→%d, node2 %d→%d):\n%s\n%s", step, before1, a, before2, b, p1.Output(), p2.Output())
+		}
+		waitOwner(t, nodes, "node1", vip, p1, p2)
+	}
+
+	os.WriteFile(c1, []byte(conf(100, tracks("        chk_up weight -5\n"))), 0o644)
+	reload(t, p1, "tracker added")
+	time.Sleep(3 * time.Second) // three script intervals and a Master_Down_Interval
+	unchanged("tracker added")
+
+	os.WriteFile(c1, []byte(conf(100, tracks("        chk_up weight 3\n"))), 0o644)
+	reload(t, p1, "weight changed")
+	deadline = time.Now().Add(10 * time.Second)
+	for len(eventLines(p1, "priority change", "VI_1")) == prio {
+		if time.Now().After(deadline) {
+			t.Fatalf("weight change: no priority event:\n%s", p1.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	got := eventLines(p1, "priority change", "VI_1")[prio:]
+	if len(got) != 1 || !strings.Contains(got[0], "from=95 to=98") {
+		t.Fatalf("weight change -5 → +3 of an up script: priority events\n%s\nwant one, 95 → 98", strings.Join(got, "\n"))
+	}
+	prio++
+	unchanged("weight changed")
 }

@@ -220,18 +220,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("no state change lines counted:\n%s", p1.Output())
 	}
 
-	hup := func(p *netns.Process, want string) {
-		t.Helper()
-		n := strings.Count(p.Output(), "msg=reloaded")
-		syscall.Kill(p.Pid(), syscall.SIGHUP)
-		deadline := time.Now().Add(10 * time.Second)
-		for strings.Count(p.Output(), "msg=reloaded") == n {
-			if time.Now().After(deadline) {
-				t.Fatalf("no reload after SIGHUP (%s):\n%s", want, p.Output())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	hup := func(p *netns.Process, want string) { t.Helper(); reload(t, p, want) }
 	// Unchanged file: nothing happens. Watch the VIPs through the reload.
 	hup(p1, "unchanged")
 	hup(p2, "unchanged")
@@ -293,19 +282,39 @@ func TestReload(t *testing.T) {
 	}
 }
 
+// reload sends SIGHUP to the daemon and waits for its "reloaded" line.
+func reload(t testing.TB, p *netns.Process, what string) {
+	t.Helper()
+	n := strings.Count(p.Output(), "msg=reloaded")
+	syscall.Kill(p.Pid(), syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(p.Output(), "msg=reloaded") == n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after SIGHUP (%s):\n%s", what, p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // dualMasterSubst moves the dual-master samples' 192.168.1.0/24 into the lab.
 func dualMasterSubst() []string { return []string{"192.168.1.", "10.99.8."} }
 
 // transitions counts the daemon's own state change log lines for an
 // instance (the vrrp package logs them too, with component=vrrp).
 func transitions(p *netns.Process, instance string) int {
-	n := 0
+	return len(eventLines(p, "state change", instance))
+}
+
+// eventLines returns the daemon's own log lines with message msg for an
+// instance.
+func eventLines(p *netns.Process, msg, instance string) []string {
+	var out []string
 	for _, l := range strings.Split(p.Output(), "\n") {
-		if strings.Contains(l, `msg="state change" instance=`+instance+" ") && !strings.Contains(l, "component=vrrp") {
-			n++
+		if strings.Contains(l, `msg="`+msg+`" instance=`+instance+" ") && !strings.Contains(l, "component=vrrp") {
+			out = append(out, l)
 		}
 	}
-	return n
+	return out
 }
 
 func execOut(name string, args ...string) ([]byte, error) {
