@@ -31,8 +31,10 @@
 // costs a VIP or an IPVS entry that stays in the file: an instance that still
 // exists keeps its Router and state; added or removed addresses go through
 // Router.SetVIPs, a new priority through SetPriority, new unicast peers through
-// SetPeers, changed trackers are replaced one by one, and notify scripts are
-// swapped. Only a change to what identifies the instance on the wire
+// SetPeers, and notify scripts are swapped. Trackers whose definition and
+// weight are unchanged keep running with their state; a changed one is
+// replaced, its successor counting (with the signal's current state) before
+// it goes, since a vrrp.Tracker's weight is fixed. Only a change to what identifies the instance on the wire
 // (interface, VRID, version, advert_int, authentication, unicast_src_ip,
 // use_vmac, preemption, GARP timers, sync group membership) restarts it, and a
 // removed instance stops gracefully (a master sends priority 0 and releases its
