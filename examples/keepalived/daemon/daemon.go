@@ -60,10 +60,13 @@ type Daemon struct {
 	sys       *system
 	checker   *health.Checker
 	scripts   map[string]bool // vrrp_script checker targets by ID
-	links     *poller
-	lvs       *lvs
-	lvsEvents atomic.Pointer[lvs] // d.lvs for VRRP event callbacks
-	bg        sync.WaitGroup
+	// scriptStates caches the vrrp_script targets' states during one
+	// applyVRRP (see scriptUp); nil outside it.
+	scriptStates map[string]bool
+	links        *poller
+	lvs          *lvs
+	lvsEvents    atomic.Pointer[lvs] // d.lvs for VRRP event callbacks
+	bg           sync.WaitGroup
 }
 
 // New parses cfg.Path and returns a Daemon ready to Run. The diagnostics are

@@ -42,6 +42,7 @@ type instance struct {
 // applyVRRP makes the running instances match conf; old is the configuration
 // they were started from (nil on the first start).
 func (d *Daemon) applyVRRP(conf, old *kaconf.Config) error {
+	defer func() { d.scriptStates = nil }()
 	want := map[string]*kaconf.Instance{}
 	for _, in := range conf.Instances {
 		want[in.Name] = in

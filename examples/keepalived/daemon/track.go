@@ -60,14 +60,19 @@ func (d *Daemon) scriptTarget(sc *kaconf.VRRPScript, g *kaconf.GlobalDefs) (stri
 	return id, nil
 }
 
-// scriptUp reports the current state of vrrp_script target id.
+// scriptUp reports the current state of vrrp_script target id. One checker
+// snapshot (which lists the real server checks too) serves a whole start or
+// reload; it is read again only for a target added since.
 func (d *Daemon) scriptUp(id string) (up, ok bool) {
-	for _, st := range d.checker.Snapshot() {
-		if st.ID == id {
-			return st.Up, true
-		}
+	if up, ok := d.scriptStates[id]; ok {
+		return up, true
 	}
-	return false, false
+	d.scriptStates = map[string]bool{}
+	for _, st := range d.checker.Snapshot() {
+		d.scriptStates[st.ID] = st.Up
+	}
+	up, ok = d.scriptStates[id]
+	return up, ok
 }
 
 // dropUnusedScripts removes the targets that no instance tracks any more
