@@ -8,8 +8,16 @@
 set -euo pipefail
 
 cache=${LVSKIT_VM_CACHE:-/var/cache/lvskit-vm}
-pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-	awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+kernel_package() {
+	apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+		awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
+pkg=$(kernel_package)
+if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+	# A fresh machine may have every package installed but no package lists.
+	apt-get update -qq
+	pkg=$(kernel_package)
+fi
 if [ -z "$pkg" ]; then
 	echo "vm-assets: apt does not know linux-image-cloud-amd64 (run apt-get update)" >&2
 	exit 1
