@@ -222,17 +222,23 @@ func (r *Reconciler) poke() {
 	}
 }
 
-// snapshot returns the desired state with health and quorum applied, and the
-// ownership rule as of now, safe to use without r.mu while SetDesired runs.
-func (r *Reconciler) snapshot() (map[ServiceKey]desiredService, func(ServiceKey) bool) {
+// snapshot returns, consistently with each other and safe to use without r.mu
+// while SetDesired runs: the desired state with health and quorum applied, the
+// desired services' order (creations follow it, for determinism) and the
+// ownership rule.
+func (r *Reconciler) snapshot() (want map[ServiceKey]desiredService, order []ServiceKey, owned func(ServiceKey) bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	want := r.desiredState()
+	want = r.desiredState()
+	order = make([]ServiceKey, 0, len(r.desired))
+	for _, vs := range r.desired {
+		order = append(order, vs.Service.Key())
+	}
 	if r.owns != nil {
-		return want, r.owns
+		return want, order, r.owns
 	}
 	managed := maps.Clone(r.managed)
-	return want, func(k ServiceKey) bool { return managed[k] }
+	return want, order, func(k ServiceKey) bool { return managed[k] }
 }
 
 // desiredState applies health and quorum to the desired state. Called with r.mu held.
@@ -295,7 +301,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	}
 	r.reconciling.Lock()
 	defer r.reconciling.Unlock()
-	want, owned := r.snapshot()
+	want, order, owned := r.snapshot()
 
 	have, err := r.t.Services()
 	if err != nil {
@@ -358,13 +364,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		}
 		ops = diffDestinations(ops, want[k].svc, c, want[k].dests)
 	}
-	// Create what is missing, in the desired order for determinism.
-	r.mu.Lock()
-	order := make([]ServiceKey, 0, len(r.desired))
-	for _, vs := range r.desired {
-		order = append(order, vs.Service.Key())
-	}
-	r.mu.Unlock()
+	// Create what is missing, in the desired order.
 	for _, k := range order {
 		ds, ok := want[k]
 		if !ok || present[k] {
@@ -397,19 +397,13 @@ func (r *Reconciler) ReconcileDesired(ctx context.Context) (Report, error) {
 		return r.Reconcile(ctx)
 	}
 	defer r.reconciling.Unlock()
-	want, owned := r.snapshot()
+	want, order, owned := r.snapshot()
 	var ops []Op
 	for k := range r.wrote {
 		if _, ok := want[k]; !ok && owned(k) {
 			ops = append(ops, Op{Kind: OpDeleteService, Service: Service{ServiceKey: k}})
 		}
 	}
-	r.mu.Lock()
-	order := make([]ServiceKey, 0, len(r.desired))
-	for _, vs := range r.desired {
-		order = append(order, vs.Service.Key())
-	}
-	r.mu.Unlock()
 	for _, k := range order {
 		ds, ok := want[k]
 		if !ok {

@@ -34,6 +34,15 @@ type node struct {
 }
 
 func newNode(t *testing.T, n *vrrptest.Network, name, addr string, prio uint8, mod func(*vrrp.Config)) *node {
+	nd := newNodeStopped(t, n, name, addr, prio, mod)
+	nd.run()
+	synctest.Wait()
+	return nd
+}
+
+// newNodeStopped prepares a node whose Router is created but not yet running,
+// for set-up that must happen before Run (sync groups, trackers).
+func newNodeStopped(t *testing.T, n *vrrptest.Network, name, addr string, prio uint8, mod func(*vrrp.Config)) *node {
 	nd := &node{t: t, name: name, addr: netip.MustParseAddr(addr), net: n}
 	nd.cfg = vrrp.Config{
 		Interface: "eth0", VRID: 1, Priority: prio, VIPs: []netip.Prefix{vip},
@@ -42,12 +51,12 @@ func newNode(t *testing.T, n *vrrptest.Network, name, addr string, prio uint8, m
 	if mod != nil {
 		mod(&nd.cfg)
 	}
-	nd.start()
+	nd.prepare()
 	return nd
 }
 
-// start runs a fresh Router (a restarted process) for the node.
-func (nd *node) start() {
+// prepare creates a fresh Router (a restarted process) for the node.
+func (nd *node) prepare() {
 	nd.t.Helper()
 	nd.net.Reconnect(nd.addr)
 	nd.conn = nd.net.Join(nd.addr, nd.cfg.VRID, nd.cfg.UnicastPeers...)
@@ -59,12 +68,21 @@ func (nd *node) start() {
 		nd.t.Fatalf("%s: %v", nd.name, err)
 	}
 	nd.r, nd.done = r, make(chan struct{})
+}
+
+func (nd *node) run() {
 	go func() {
 		defer close(nd.done)
-		if err := r.Run(context.Background()); err != nil {
+		if err := nd.r.Run(context.Background()); err != nil {
 			nd.t.Errorf("%s: Run: %v", nd.name, err)
 		}
 	}()
+}
+
+// start runs a fresh Router for a node that crashed or stopped.
+func (nd *node) start() {
+	nd.prepare()
+	nd.run()
 	synctest.Wait()
 }
 
@@ -399,38 +417,6 @@ func TestSyncGroupMovesTogether(t *testing.T) {
 		time.Sleep(10 * time.Second)
 		wantMasters(t, "after n1 recovered", []string{"n1/out", "n1/in"}, n1out, n1in, n2out, n2in)
 	})
-}
-
-// newNodeStopped prepares a node whose Router is created but not yet running,
-// for set-up that must happen before Run (sync groups, trackers).
-func newNodeStopped(t *testing.T, n *vrrptest.Network, name, addr string, prio uint8, mod func(*vrrp.Config)) *node {
-	nd := &node{t: t, name: name, addr: netip.MustParseAddr(addr), net: n}
-	nd.cfg = vrrp.Config{
-		Interface: "eth0", VRID: 1, Priority: prio, VIPs: []netip.Prefix{vip},
-		OnEvent: func(e vrrp.Event) { nd.mu.Lock(); nd.events = append(nd.events, e); nd.mu.Unlock() },
-	}
-	if mod != nil {
-		mod(&nd.cfg)
-	}
-	nd.conn = n.Join(nd.addr, nd.cfg.VRID)
-	nd.rec = &vrrptest.Recorder{}
-	cfg := nd.cfg
-	cfg.Conn, cfg.Addresses, cfg.Announcer = nd.conn, nd.rec, nd.rec
-	r, err := vrrp.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd.r, nd.done = r, make(chan struct{})
-	return nd
-}
-
-func (nd *node) run() {
-	go func() {
-		defer close(nd.done)
-		if err := nd.r.Run(context.Background()); err != nil {
-			nd.t.Errorf("%s: Run: %v", nd.name, err)
-		}
-	}()
 }
 
 func TestLiveReconfigurationCausesNoTransition(t *testing.T) {
