@@ -8,10 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lvskit/lvskit/internal/ifname"
 )
 
 // Defaults, as keepalived's.
@@ -93,11 +94,8 @@ type Config struct {
 }
 
 func (c *Config) validate() error {
-	if c.Interface == "" {
-		return fmt.Errorf("%w: Interface is required", ErrInvalidConfig)
-	}
-	if len(c.Interface) > 15 || strings.ContainsAny(c.Interface, "/ \t\n") {
-		return fmt.Errorf("%w: interface name %q is not a valid Linux interface name", ErrInvalidConfig, c.Interface)
+	if err := ifname.Check(c.Interface); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	switch {
 	case c.Repeat < 0, c.RefreshRepeat < 0, c.RateBurst < 0:

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+
+	"github.com/lvskit/lvskit/internal/ifname"
 )
 
 // DefaultProtocol is the IFA_PROTO value that marks addresses a Manager added when
@@ -62,11 +64,8 @@ type Config struct {
 }
 
 func (c *Config) validate() error {
-	if c.Interface == "" {
-		return fmt.Errorf("%w: Interface is required", ErrInvalidConfig)
-	}
-	if len(c.Interface) > 15 || strings.ContainsAny(c.Interface, "/ \t\n:") {
-		return fmt.Errorf("%w: interface name %q is not a valid Linux interface name", ErrInvalidConfig, c.Interface)
+	if err := ifname.Check(c.Interface); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if c.Label != "" {
 		if len(c.Label) > 15 {
