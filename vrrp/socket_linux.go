@@ -103,6 +103,7 @@ type rawSocket struct {
 	savedARP []devconf
 
 	unclaimed atomic.Uint64
+	closing   atomic.Bool
 
 	// Receive state, used only by the reader goroutine, allocated once.
 	buf    []byte
@@ -200,8 +201,16 @@ func openRawSocket(key socketKey, ifname string, log *slog.Logger) (*rawSocket, 
 		netns.Close()
 		return nil, err
 	}
-	// A non-blocking descriptor is registered with the runtime poller, so the
-	// reader parks without a thread and Close unblocks it.
+	// The reader blocks in the kernel on a thread of its own instead of parking
+	// on the runtime's poller: a packet then costs one read(2), where the poller
+	// costs an epoll_wait, the read and a read that ends in EAGAIN, which made a
+	// backup of many instances use twice keepalived's CPU. close wakes the reader
+	// with shutdown(2).
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		netns.Close()
+		return nil, fmt.Errorf("vrrp: raw socket on %s: %w", ifname, os.NewSyscallError("fcntl", err))
+	}
 	file := os.NewFile(uintptr(fd), "vrrp-raw:"+ifname)
 	rc, err := file.SyscallConn()
 	if err != nil {
@@ -224,12 +233,25 @@ func openRawSocket(key socketKey, ifname string, log *slog.Logger) (*rawSocket, 
 		s.msg.Iovlen = 1
 		s.msg.Control = &s.oob[0]
 		s.readFn = s.recvmsg6
+	} else {
+		s.readFn = s.read4
 	}
 	go s.readLoop()
 	return s, nil
 }
 
-// recvmsg6 is called by the poller with the descriptor; it is a method value
+// read4 reads one IPv4 packet (with its header) into buf; like recvmsg6 it is
+// a method value built once.
+func (s *rawSocket) read4(fd uintptr) bool {
+	n, _, errno := unix.Syscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)))
+	s.n, s.errno = int(n), nil
+	if errno != 0 {
+		s.errno = errno
+	}
+	return true
+}
+
+// recvmsg6 is called by RawConn.Read with the descriptor; it is a method value
 // built once so that receiving allocates nothing (unix.Recvmsg would allocate a
 // Sockaddr per packet).
 func (s *rawSocket) recvmsg6(fd uintptr) bool {
@@ -247,7 +269,11 @@ func (s *rawSocket) recvmsg6(fd uintptr) bool {
 }
 
 func (s *rawSocket) close() {
-	s.file.Close() // unblocks the reader
+	s.closing.Store(true)
+	// shutdown on an unconnected socket fails with ENOTCONN but still marks it
+	// shut for reading and wakes a reader blocked in it, whose read returns 0.
+	_ = s.rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RD) })
+	s.file.Close()
 	<-s.done
 	s.link.close()
 	s.netns.Close()
@@ -259,10 +285,10 @@ func (s *rawSocket) readLoop() {
 		var src, dst netip.Addr
 		var hops int
 		var payload []byte
+		if err := s.rc.Read(s.readFn); err != nil || s.closing.Load() {
+			return // closed
+		}
 		if s.key.v6 {
-			if err := s.rc.Read(s.readFn); err != nil {
-				return // closed
-			}
 			if s.errno != nil {
 				s.log.Debug("vrrp: receive", "interface", s.ifname, "err", s.errno)
 				continue
@@ -275,15 +301,11 @@ func (s *rawSocket) readLoop() {
 			src = netip.AddrFrom16(s.from.Addr)
 			payload = s.buf[:s.n]
 		} else {
-			n, err := s.file.Read(s.buf)
-			if err != nil {
-				if errors.Is(err, os.ErrClosed) {
-					return
-				}
-				s.log.Debug("vrrp: receive", "interface", s.ifname, "err", err)
+			if s.errno != nil {
+				s.log.Debug("vrrp: receive", "interface", s.ifname, "err", s.errno)
 				continue
 			}
-			p := s.buf[:n]
+			p := s.buf[:s.n]
 			// Raw IPv4 sockets deliver the header, which has all we need.
 			if len(p) < 20 || p[0]>>4 != 4 || int(p[0]&0x0f)*4 > len(p) {
 				s.unclaimed.Add(1)
