@@ -466,7 +466,7 @@ func (r *Router) release(vips []netip.Prefix) {
 }
 
 func (r *Router) readLoop(conn Conn) {
-	buf := make([]byte, 2048) // larger than any advert: 8 + 255*16 does not fit, but the MTU bounds real ones
+	buf := make([]byte, 8+255*16) // the largest advert: 255 IPv6 addresses
 	for {
 		pkt, err := conn.ReadPacket(buf)
 		if err != nil {
