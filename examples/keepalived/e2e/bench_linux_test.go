@@ -50,11 +50,7 @@ func BenchmarkFailover(b *testing.B) {
 func failoverOnce(b *testing.B, im impl) time.Duration {
 	b.StopTimer()
 	defer b.StartTimer()
-	lab := netns.New(b)
-	sw := lab.Switch("sw")
-	n1, n2 := lab.Node("n1"), lab.Node("n2")
-	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.7.1/24"))
-	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.7.2/24"))
+	n1, n2 := nodePair(b, "10.99.7")
 	dir := b.TempDir()
 	c1 := sample(b, dir, "basic-vrrp.conf", "192.168.200.", "10.99.7.")
 	c2 := filepath.Join(dir, "backup.conf")

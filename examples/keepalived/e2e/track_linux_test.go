@@ -22,11 +22,7 @@ func TestTrackersAndNotify(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommands(t, "ip", "go")
 	bin := build(t)
-	lab := netns.New(t)
-	sw := lab.Switch("sw")
-	n1, n2 := lab.Node("n1"), lab.Node("n2")
-	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.10.1/24"))
-	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.10.2/24"))
+	n1, n2 := nodePair(t, "10.99.10")
 	dir := t.TempDir()
 	// The vrrp_script runs as nobody and must reach the flag.
 	os.Chmod(filepath.Dir(dir), 0o755)
@@ -116,11 +112,7 @@ func TestReloadKeepsTrackers(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommands(t, "ip", "go")
 	bin := build(t)
-	lab := netns.New(t)
-	sw := lab.Switch("sw")
-	n1, n2 := lab.Node("n1"), lab.Node("n2")
-	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.11.1/24"))
-	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.11.2/24"))
+	n1, n2 := nodePair(t, "10.99.11")
 	dir := t.TempDir()
 	conf := func(prio int, track string) string {
 		return `vrrp_script chk_down {

@@ -20,6 +20,17 @@ import (
 const samples = "../kaconf/testdata"
 
 // build compiles the daemon once per test binary.
+// nodePair makes a lab with two nodes on one switch, n1 at net.1/24 and n2 at
+// net.2/24 on their eth0.
+func nodePair(t testing.TB, net string) (n1, n2 *netns.Node) {
+	lab := netns.New(t)
+	sw := lab.Switch("sw")
+	n1, n2 = lab.Node("n1"), lab.Node("n2")
+	sw.Plug(n1, "eth0", netip.MustParsePrefix(net+".1/24"))
+	sw.Plug(n2, "eth0", netip.MustParsePrefix(net+".2/24"))
+	return n1, n2
+}
+
 func build(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "lvskit-keepalived")
@@ -136,11 +147,7 @@ func TestBasicVRRP(t *testing.T) {
 	vips := []netip.Addr{netip.MustParseAddr("10.99.7.16"), netip.MustParseAddr("10.99.7.17"), netip.MustParseAddr("10.99.7.18")}
 	for _, pair := range [][2]impl{{lvskit(bin), lvskit(bin)}, {keepalived(), keepalived()}, {lvskit(bin), keepalived()}, {keepalived(), lvskit(bin)}} {
 		t.Run(pair[0].name+"-"+pair[1].name, func(t *testing.T) {
-			lab := netns.New(t)
-			sw := lab.Switch("sw")
-			n1, n2 := lab.Node("n1"), lab.Node("n2")
-			sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.7.1/24"))
-			sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.7.2/24"))
+			n1, n2 := nodePair(t, "10.99.7")
 			dir := t.TempDir()
 			c1 := sample(t, dir, "basic-vrrp.conf", "192.168.200.", "10.99.7.")
 			c2 := filepath.Join(dir, "backup.conf")
@@ -169,11 +176,7 @@ func TestDualMaster(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommands(t, "ip", "go")
 	bin := build(t)
-	lab := netns.New(t)
-	sw := lab.Switch("sw")
-	n1, n2 := lab.Node("n1"), lab.Node("n2")
-	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.8.1/24"))
-	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.8.2/24"))
+	n1, n2 := nodePair(t, "10.99.8")
 	dir := t.TempDir()
 	c1 := sample(t, dir, "dual-master-node1.conf", dualMasterSubst()...)
 	c2 := sample(t, dir, "dual-master-node2.conf", dualMasterSubst()...)
@@ -199,11 +202,7 @@ func TestReload(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommands(t, "ip", "go")
 	bin := build(t)
-	lab := netns.New(t)
-	sw := lab.Switch("sw")
-	n1, n2 := lab.Node("n1"), lab.Node("n2")
-	sw.Plug(n1, "eth0", netip.MustParsePrefix("10.99.9.1/24"))
-	sw.Plug(n2, "eth0", netip.MustParsePrefix("10.99.9.2/24"))
+	n1, n2 := nodePair(t, "10.99.9")
 	dir := t.TempDir()
 	c1 := sample(t, dir, "basic-vrrp.conf", "192.168.200.", "10.99.9.")
 	orig, _ := os.ReadFile(c1)
