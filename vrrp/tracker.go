@@ -54,6 +54,25 @@ func (t *Tracker) Set(up bool) {
 	})
 }
 
+// SetWeight changes the tracker's weight (-254..254) in one step: the priority
+// moves straight from the old weight's effect to the new one's, never through a
+// state that counts both or neither (keepalived's track_file values and a
+// reloaded track_script weight need this).
+func (t *Tracker) SetWeight(weight int) error {
+	if weight < -254 || weight > 254 {
+		return invalid("tracker %q weight %d is outside -254..254", t.name, weight)
+	}
+	t.r.update(func() string {
+		if t.weight == weight {
+			return ""
+		}
+		old := t.weight
+		t.weight = weight
+		return fmt.Sprintf("tracker %s weight %+d -> %+d", t.name, old, weight)
+	})
+	return nil
+}
+
 // Remove unregisters the tracker, as if it had never existed.
 func (t *Tracker) Remove() {
 	t.r.update(func() string {

@@ -2,6 +2,7 @@ package vrrptest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -494,6 +495,28 @@ func TestTrackerWeights(t *testing.T) {
 		wantMasters(t, "A's check recovered", []string{"A"}, a, b)
 		if a.countEvents(vrrp.EventPriority, 0) != 2 {
 			t.Errorf("A reported %d priority changes, want 2", a.countEvents(vrrp.EventPriority, 0))
+		}
+		// A weight change while the signal is down moves the priority in one
+		// event: 120-30 = 90 straight to 120-10 = 110, and A (110 > 100) preempts.
+		check.Set(false)
+		time.Sleep(5 * time.Second)
+		wantMasters(t, "A's check failed again", []string{"B"}, a, b)
+		if err := check.SetWeight(-10); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.r.Priority(); got != 110 {
+			t.Errorf("priority after SetWeight(-10) = %d, want 110", got)
+		}
+		time.Sleep(5 * time.Second)
+		wantMasters(t, "A at 110 preempts", []string{"A"}, a, b)
+		if a.countEvents(vrrp.EventPriority, 0) != 4 {
+			t.Errorf("A reported %d priority changes, want 4 (no intermediate step)", a.countEvents(vrrp.EventPriority, 0))
+		}
+		if err := check.SetWeight(300); !errors.Is(err, vrrp.ErrInvalidConfig) {
+			t.Errorf("SetWeight(300) = %v, want ErrInvalidConfig", err)
+		}
+		if got := a.r.Priority(); got != 110 {
+			t.Errorf("a rejected weight changed the priority to %d", got)
 		}
 	})
 }
