@@ -30,6 +30,12 @@ type Config struct {
 	// NoPreempt keeps a higher-priority backup from taking over from a live
 	// lower-priority master (keepalived "nopreempt"). The address owner always preempts.
 	NoPreempt bool
+	// StartAsMaster makes a non-owner become master as soon as it starts
+	// instead of waiting Master_Down_Interval as backup; a higher-priority
+	// master it then hears takes over by the usual rules. This is keepalived's
+	// "state MASTER" (keepalived starts it with a Master_Down_Timer of 1 µs). It
+	// applies at startup only, not when leaving Fault.
+	StartAsMaster bool
 	// PreemptDelay is how long a backup tolerates a lower-priority master after it
 	// starts or first sees one, before preempting (keepalived "preempt_delay").
 	PreemptDelay time.Duration

@@ -23,7 +23,8 @@
 // PreemptDelay (keepalived's preempt_delay: counted from startup or from the first
 // lower-priority master seen), the address owner (priority 255, takes over at once)
 // and the priority-0 handover on shutdown (backups take over after Skew_Time) are
-// implemented as specified.
+// implemented as specified. StartAsMaster is keepalived's "state MASTER": a
+// non-owner takes over at startup without waiting, then yields to any better master.
 //
 // Two extensions, both compatible with other implementations: a master that hears a
 // lower-priority master (a healed partition) answers with an advert at once and

@@ -15,6 +15,7 @@ type machine struct {
 	advertInterval time.Duration
 	preempt        bool
 	preemptDelay   time.Duration
+	startAsMaster  bool
 	local          netip.Addr // primary address: breaks priority ties
 
 	priority uint8 // effective priority, trackers applied
@@ -77,6 +78,7 @@ func newMachine(c *Config, local netip.Addr) *machine {
 		advertInterval:      c.AdvertInterval,
 		preempt:             !c.NoPreempt,
 		preemptDelay:        c.PreemptDelay,
+		startAsMaster:       c.StartAsMaster,
 		local:               local,
 		priority:            c.Priority,
 		masterAdverInterval: c.AdvertInterval,
@@ -107,6 +109,10 @@ func (m *machine) isOwner() bool { return m.priority == ownerPriority }
 func (m *machine) start() {
 	if m.inFault() {
 		m.transition(StateFault, "fault at startup")
+		return
+	}
+	if m.startAsMaster && !m.isOwner() {
+		m.becomeMaster("startup: configured to start as master")
 		return
 	}
 	m.enterFromIdle("startup")
