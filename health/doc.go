@@ -59,7 +59,7 @@
 //	status_code, digest      HTTP.Status, HTTP.Digest
 //	regex, regex_no_match    HTTP.Regexp, HTTP.RegexpNoMatch
 //	enable_sni               HTTP.ServerName
-//	payload, require_reply   UDP.Payload, UDP.RequireReply / UDP.Reply
+//	payload, require_reply   UDP.Payload, UDP.RequireReply / UDP.Reply / UDP.Match
 //	type, name (DNS_CHECK)   DNS.Type, DNS.Name
 //	misc_path, misc_dynamic  Exec.Path, Exec.Dynamic
 //	script_user, user        Exec.Credential (names resolved by the caller)

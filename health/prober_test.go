@@ -279,3 +279,42 @@ func TestUDP(t *testing.T) {
 	wantResult(t, probe(t, health.UDP{Addr: silent}, short), true, "no reply and no ICMP error")
 	wantResult(t, probe(t, health.UDP{Addr: closedPort(t, "udp"), Payload: []byte("x")}, 5*time.Second), false, "ICMP port unreachable")
 }
+
+// maskedPrefix is keepalived's require_reply comparison written as a Match:
+// the leading bytes of the reply, as many as both have, equal pattern except
+// where mask has a bit set.
+func maskedPrefix(pattern, mask []byte) func([]byte) bool {
+	return func(reply []byte) bool {
+		for i := 0; i < len(pattern) && i < len(reply); i++ {
+			if (reply[i]^pattern[i])&^mask[i] != 0 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func TestUDPMatch(t *testing.T) {
+	noLeaks(t)
+	echo := udpServer(t, func(pc net.PacketConn, from net.Addr, msg []byte) {
+		pc.WriteTo(append([]byte{0xab, 0x10}, msg...), from)
+	})
+	silent := udpServer(t, func(net.PacketConn, net.Addr, []byte) {})
+	var seen []byte
+	record := func(reply []byte) bool { seen = append([]byte(nil), reply...); return true }
+	wantResult(t, probe(t, health.UDP{Addr: echo, Payload: []byte{1, 2}, Match: record}, 5*time.Second), true, "4 byte reply")
+	if string(seen) != "\xab\x10\x01\x02" {
+		t.Errorf("Match saw % x, want ab 10 01 02", seen)
+	}
+	// The low nibble of the second byte is masked, so 0x1f matches 0x10.
+	wantResult(t, probe(t, health.UDP{Addr: echo, Payload: []byte{1}, Match: maskedPrefix([]byte{0xab, 0x1f}, []byte{0, 0x0f})}, 5*time.Second), true, "3 byte reply")
+	wantResult(t, probe(t, health.UDP{Addr: echo, Payload: []byte{1}, Match: maskedPrefix([]byte{0xab, 0x20}, []byte{0, 0x0f})}, 5*time.Second), false, "reply of 3 bytes did not match")
+	// Reply and Match must both accept.
+	wantResult(t, probe(t, health.UDP{Addr: echo, Reply: regexp.MustCompile(`^.\x10`), Match: func([]byte) bool { return false }}, 5*time.Second), false, "did not match")
+	// Match implies RequireReply: silence is a failure, and Match is not called.
+	called := false
+	wantResult(t, probe(t, health.UDP{Addr: silent, Match: func([]byte) bool { called = true; return true }}, 300*time.Millisecond), false, "timeout")
+	if called {
+		t.Error("Match called without a reply")
+	}
+}

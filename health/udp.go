@@ -12,8 +12,8 @@ import (
 
 // UDP sends one datagram and waits for a reply or an ICMP error until the
 // deadline (keepalived's UDP_CHECK). An ICMP port, host or network unreachable
-// means down. Silence means up unless RequireReply or Reply is set, because a UDP
-// service need not answer arbitrary datagrams.
+// means down. Silence means up unless RequireReply, Reply or Match is set,
+// because a UDP service need not answer arbitrary datagrams.
 type UDP struct {
 	// Addr is the server (connect_ip, connect_port).
 	Addr netip.AddrPort
@@ -26,7 +26,15 @@ type UDP struct {
 	// Reply, if set, must match the reply (the require_reply pattern); it
 	// implies RequireReply.
 	Reply *regexp.Regexp
-	// MaxReply bounds the reply read; default 1500 bytes.
+	// Match, if set, decides whether the reply is acceptable; it implies
+	// RequireReply. It is the general form of keepalived's require_reply
+	// hex pattern, whose bit mask and min/max_reply_length a caller expresses
+	// here (set MaxReply one above the largest acceptable length to see an
+	// oversized reply as longer rather than truncated). Both Reply and Match
+	// must accept the reply when both are set.
+	Match func(reply []byte) bool
+	// MaxReply bounds the reply read; default 1500 bytes. A longer datagram
+	// is truncated to MaxReply bytes.
 	MaxReply int
 }
 
@@ -54,13 +62,16 @@ func (u UDP) Probe(ctx context.Context) Result {
 	n, err := conn.Read(buf)
 	if err != nil {
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() != context.Canceled && !u.RequireReply && u.Reply == nil {
+		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() != context.Canceled && !u.RequireReply && u.Reply == nil && u.Match == nil {
 			return up(start, NoWeight, "udp: no reply and no ICMP error from %s", u.Addr)
 		}
 		return down(start, "%s", udpError(ctx, "udp: reply from "+u.Addr.String(), err))
 	}
 	if u.Reply != nil && !u.Reply.Match(buf[:n]) {
 		return down(start, "udp: reply of %d bytes does not match %q", n, u.Reply)
+	}
+	if u.Match != nil && !u.Match(buf[:n]) {
+		return down(start, "udp: reply of %d bytes did not match", n)
 	}
 	return up(start, NoWeight, "udp: %d byte reply", n)
 }
