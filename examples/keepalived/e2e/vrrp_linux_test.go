@@ -19,18 +19,28 @@ import (
 // samples holds the parser's copies of ../shared/keepalived-samples.
 const samples = "../kaconf/testdata"
 
-// build compiles the daemon once per test binary.
+// switchedNodes makes a lab with one switch and a node per prefix (n1, n2,
+// ...), each plugged into the switch on eth0 with that address.
+func switchedNodes(t testing.TB, prefixes ...string) []*netns.Node {
+	lab := netns.New(t)
+	sw := lab.Switch("sw")
+	var nodes []*netns.Node
+	for i, p := range prefixes {
+		n := lab.Node(fmt.Sprintf("n%d", i+1))
+		sw.Plug(n, "eth0", netip.MustParsePrefix(p))
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
 // nodePair makes a lab with two nodes on one switch, n1 at net.1/24 and n2 at
 // net.2/24 on their eth0.
 func nodePair(t testing.TB, net string) (n1, n2 *netns.Node) {
-	lab := netns.New(t)
-	sw := lab.Switch("sw")
-	n1, n2 = lab.Node("n1"), lab.Node("n2")
-	sw.Plug(n1, "eth0", netip.MustParsePrefix(net+".1/24"))
-	sw.Plug(n2, "eth0", netip.MustParsePrefix(net+".2/24"))
-	return n1, n2
+	n := switchedNodes(t, net+".1/24", net+".2/24")
+	return n[0], n[1]
 }
 
+// build compiles the daemon once per test binary.
 func build(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "lvskit-keepalived")
@@ -88,11 +98,11 @@ func hasAddr(n *netns.Node, ifname string, a netip.Addr) bool {
 	return strings.Contains(out, " "+a.String()+"/")
 }
 
-// owners says which nodes hold a.
-func owners(nodes []*netns.Node, a netip.Addr) []string {
+// owners says which nodes hold a on dev.
+func owners(nodes []*netns.Node, dev string, a netip.Addr) []string {
 	var out []string
 	for i, n := range nodes {
-		if hasAddr(n, "eth0", a) {
+		if hasAddr(n, dev, a) {
 			out = append(out, fmt.Sprintf("node%d", i+1))
 		}
 	}
@@ -102,29 +112,30 @@ func owners(nodes []*netns.Node, a netip.Addr) []string {
 // waitOwner waits until exactly want (e.g. "node1") holds every address.
 func waitOwner(t testing.TB, nodes []*netns.Node, want string, addrs []netip.Addr, procs ...*netns.Process) {
 	t.Helper()
-	waitAddrs(t, nodes, want, true, addrs, procs...)
+	waitAddrs(t, nodes, "eth0", want, true, addrs, procs...)
 }
 
 // waitHeld waits until want holds every address, whoever else does: a
 // SIGKILLed daemon (keepalived or lvskit) leaves its VIPs behind.
 func waitHeld(t testing.TB, nodes []*netns.Node, want string, addrs []netip.Addr, procs ...*netns.Process) {
 	t.Helper()
-	waitAddrs(t, nodes, want, false, addrs, procs...)
+	waitAddrs(t, nodes, "eth0", want, false, addrs, procs...)
 }
 
-func waitAddrs(t testing.TB, nodes []*netns.Node, want string, exclusive bool, addrs []netip.Addr, procs ...*netns.Process) {
+// waitAddrs waits until want holds every address on dev, alone if exclusive.
+func waitAddrs(t testing.TB, nodes []*netns.Node, dev, want string, exclusive bool, addrs []netip.Addr, procs ...*netns.Process) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ok := true
 		for _, a := range addrs {
-			if o := owners(nodes, a); !slices.Contains(o, want) || exclusive && len(o) != 1 {
+			if o := owners(nodes, dev, a); !slices.Contains(o, want) || exclusive && len(o) != 1 {
 				ok = false
 				if time.Now().After(deadline) {
 					for _, p := range procs {
 						t.Logf("log:\n%s", p.Output())
 					}
-					t.Fatalf("%s held by %v, want %s", a, o, want)
+					t.Fatalf("%s on %s held by %v, want %s", a, dev, o, want)
 				}
 			}
 		}
