@@ -67,6 +67,13 @@ func New(cfg Config) (*Manager, error) {
 	if m.ifindex, err = linkIndex(m.cmd, cfg.Interface); err != nil {
 		return fail(err)
 	}
+	filter, err := watchFilter(m.ifindex, m.cmd.PID())
+	if err != nil {
+		return fail(opError("build address event filter", cfg.Interface, err))
+	}
+	if err := m.watch.SetBPF(filter); err != nil {
+		return fail(opError("filter address events", cfg.Interface, err))
+	}
 	// Subscribe before clearing stale addresses so that nothing removed from now on
 	// can go unseen.
 	for _, g := range []uint32{unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR} {

@@ -32,11 +32,18 @@ var sharedWheel wheel
 
 type wheel struct {
 	mu      sync.Mutex
-	file    *os.File // the timerfd; nil while nobody uses the wheel
-	fd      int
+	run     *wheelRun // nil while nobody uses the wheel
 	users   int
 	queue   alarmHeap
 	armedAt int64 // CLOCK_MONOTONIC time the timerfd fires at; 0: not set
+}
+
+// wheelRun is one timerfd and the goroutine reading it, from the wheel's first
+// user to its last. A new first user starts a new one, so a closing run never
+// mistakes the next for its own.
+type wheelRun struct {
+	fd      int
+	closing bool // set under wheel.mu: the goroutine returns at the next expiry
 	done    chan struct{}
 }
 
@@ -57,14 +64,17 @@ func (w *wheel) add(fire func()) (*wheelAlarm, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.users == 0 {
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		// Blocking, and read by a goroutine that keeps its thread in read(2):
+		// an expiry wakes that thread straight into the callbacks. Parked on
+		// the runtime's poller instead, an expiry first woke whichever thread
+		// sat in epoll_wait, which then scheduled the goroutine: tens of
+		// microseconds between Master_Down_Timer and the takeover advert.
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
 		if err != nil {
 			return nil, os.NewSyscallError("timerfd_create", err)
 		}
-		// Non-blocking, so reads park on the runtime's poller without a thread.
-		w.file, w.fd, w.armedAt = os.NewFile(uintptr(fd), "vrrp-timerfd"), fd, 0
-		w.done = make(chan struct{})
-		go w.run(w.file, w.done)
+		w.run, w.armedAt = &wheelRun{fd: fd, done: make(chan struct{})}, 0
+		go w.serve(w.run)
 	}
 	w.users++
 	return &wheelAlarm{w: w, fire: fire, index: -1}, nil
@@ -103,11 +113,14 @@ func (a *wheelAlarm) close() {
 		w.mu.Unlock()
 		return
 	}
-	file, done := w.file, w.done
-	w.file = nil
+	// Closing a descriptor does not interrupt a read(2) blocked on it: make
+	// the timerfd expire now, and close it once the goroutine has returned.
+	run := w.run
+	w.run, run.closing = nil, true
+	w.setTimerfd(run.fd, monotonicNow())
 	w.mu.Unlock()
-	file.Close()
-	<-done
+	<-run.done
+	unix.Close(run.fd)
 }
 
 // program makes sure the timerfd fires no later than the earliest deadline.
@@ -119,28 +132,37 @@ func (a *wheelAlarm) close() {
 // 10 ms). Left early, the timerfd fires once before anything is due, and run
 // programs it for the real earliest deadline then.
 func (w *wheel) program() {
-	if len(w.queue) == 0 || w.file == nil {
+	if len(w.queue) == 0 || w.run == nil {
 		return
 	}
 	next := w.queue[0].deadline
 	if w.armedAt != 0 && w.armedAt <= next {
 		return
 	}
-	w.armedAt = next
-	// A deadline already past fires at once.
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(next)}
-	_ = unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &spec, nil) // only fails for an invalid fd or spec
+	w.setTimerfd(w.run.fd, next)
 }
 
-func (w *wheel) run(file *os.File, done chan struct{}) {
-	defer close(done)
+// setTimerfd makes fd expire at the CLOCK_MONOTONIC time at; a time already
+// past expires at once. Called with w.mu held.
+func (w *wheel) setTimerfd(fd int, at int64) {
+	w.armedAt = at
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
+	_ = unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &spec, nil) // only fails for an invalid fd or spec
+}
+
+func (w *wheel) serve(run *wheelRun) {
+	defer close(run.done)
 	var expirations [8]byte
 	var due []*wheelAlarm
 	for {
-		if _, err := file.Read(expirations[:]); err != nil {
-			return // closed by the last user
+		if _, err := unix.Read(run.fd, expirations[:]); err == unix.EINTR {
+			continue
 		}
 		w.mu.Lock()
+		if run.closing {
+			w.mu.Unlock()
+			return
+		}
 		w.armedAt = 0
 		now := monotonicNow()
 		for len(w.queue) > 0 && w.queue[0].deadline <= now {

@@ -36,6 +36,9 @@ func TestWheelFiresInDeadlineOrderAndStopCancels(t *testing.T) {
 	alarms[3].set(20 * time.Millisecond) // re-arming replaces the first setting
 	alarms[4].set(40 * time.Millisecond)
 	alarms[2].stop()
+	sharedWheel.mu.Lock()
+	run := sharedWheel.run
+	sharedWheel.mu.Unlock()
 	<-done
 	mu.Lock()
 	got := slices.Clone(fired)
@@ -48,11 +51,11 @@ func TestWheelFiresInDeadlineOrderAndStopCancels(t *testing.T) {
 	}
 	sharedWheel.mu.Lock()
 	defer sharedWheel.mu.Unlock()
-	if sharedWheel.file != nil || sharedWheel.users != 0 || len(sharedWheel.queue) != 0 {
+	if sharedWheel.run != nil || sharedWheel.users != 0 || len(sharedWheel.queue) != 0 {
 		t.Errorf("the wheel is still running after its last user left: users %d, queued %d", sharedWheel.users, len(sharedWheel.queue))
 	}
 	select {
-	case <-sharedWheel.done:
+	case <-run.done:
 	default:
 		t.Error("the wheel's goroutine did not exit")
 	}
