@@ -21,7 +21,10 @@ var lvsSamples = []string{"lvs-dr-master.conf", "lvs-dr-backup.conf", "lvs-dr-du
 // while Debian's keepalived runs the same file, also once every real server
 // is down and the sorry server takes over. A SIGHUP with the same file must
 // reload without writing to IPVS (the daemon logs every write), and after
-// SIGTERM lvskit must leave no service behind.
+// SIGTERM lvskit must leave no service behind. The same boot runs the checker
+// cases (checkersScript, verifyCheckers): TCP_CHECK, SSL_GET, DNS_CHECK,
+// UDP_CHECK, PING_CHECK and FILE_CHECK taking real servers out and back,
+// quorum and sorry server, and lvs_sync_daemon following its instance.
 func TestLVSSamplesInVM(t *testing.T) {
 	var script strings.Builder
 	script.WriteString(`set -u
@@ -70,11 +73,12 @@ ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
 `, name, n, sorry)
 	}
 	res := vmtest.Run(t, vmtest.Options{
-		Builds:       []vmtest.Build{{Name: "lvskit-keepalived", Package: "github.com/lvskit/lvskit/examples/keepalived"}},
+		Builds:       []vmtest.Build{{Name: "lvskit-keepalived", Package: "github.com/lvskit/lvskit/examples/keepalived"}, checkersBuild},
 		HostPrograms: []string{"ipvsadm", "ip", "keepalived"},
 		Modules:      []string{"ip_vs", "ip_vs_wrr", "ip_vs_rr", "ip_vs_wlc", "dummy"},
-		Runs:         []vmtest.Command{{Name: "lvs-samples", Args: []string{"sh", "-c", script.String()}}},
+		Runs:         []vmtest.Command{{Name: "lvs-samples", Args: []string{"sh", "-c", script.String()}}, checkersRun()},
 	})
+	t.Run("checkers", func(t *testing.T) { verifyCheckers(t, res.Runs[1].Output) })
 	out := res.Runs[0].Output
 	sections := splitSections(out)
 	for _, name := range lvsSamples {
