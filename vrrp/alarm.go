@@ -7,7 +7,9 @@ import "time"
 // delay) instead of one runtime timer each.
 type alarm interface {
 	// set arms the alarm to fire once after d, replacing any earlier setting.
-	set(d time.Duration)
+	// It may fire up to late after that, so that the alarms of many Routers
+	// can share one wake-up; it never fires early.
+	set(d, late time.Duration)
 	// stop disarms it. A firing already under way may still call back; the
 	// Router ignores timers that are not due.
 	stop()
@@ -25,9 +27,11 @@ func newGoAlarm(fire func()) *goAlarm {
 	return &goAlarm{t}
 }
 
-func (a *goAlarm) set(d time.Duration) { a.t.Reset(d) }
-func (a *goAlarm) stop()               { a.t.Stop() }
-func (a *goAlarm) close()              { a.t.Stop() }
+// set ignores late: the simulated clock of testing/synctest costs nothing to
+// wake, and scenario timings stay exact.
+func (a *goAlarm) set(d, _ time.Duration) { a.t.Reset(d) }
+func (a *goAlarm) stop()                  { a.t.Stop() }
+func (a *goAlarm) close()                 { a.t.Stop() }
 
 // timerSlack is how early a timer may be treated as due when the alarm fires.
 // Both clocks are CLOCK_MONOTONIC, so it only absorbs the nanoseconds between
@@ -42,13 +46,22 @@ func (r *Router) armTimer(k timerKind, after time.Duration) {
 
 func (r *Router) disarmTimer(k timerKind) { r.armed[k] = false }
 
+// advertLateness is how late, as a fraction of the advert interval, a master's
+// advert may go out: 1/128 (7.8 ms at 1 s, 78 µs at 10 ms) is far inside the
+// 3 intervals a backup waits, and it lets a thousand masters whose adverts
+// fall due within that window send them from one wake-up instead of one each.
+// Master_Down_Timer and the preempt delay get no lateness: failover time is
+// measured on them.
+const advertLateness = 128
+
 // rearm points the alarm at the earliest armed timer, touching the alarm only
 // when that deadline moved.
 func (r *Router) rearm() {
 	var next time.Time
+	earliest := timerKind(0)
 	for k, armed := range r.armed {
 		if armed && (next.IsZero() || r.due[k].Before(next)) {
-			next = r.due[k]
+			next, earliest = r.due[k], timerKind(k)
 		}
 	}
 	if next.Equal(r.alarmAt) {
@@ -59,7 +72,16 @@ func (r *Router) rearm() {
 		r.alarm.stop()
 		return
 	}
-	r.alarm.set(time.Until(next))
+	var late time.Duration
+	if earliest == adverTimer {
+		late = r.cfg.AdvertInterval / advertLateness
+		for k, armed := range r.armed { // never past another timer's deadline
+			if armed && timerKind(k) != adverTimer {
+				late = min(late, r.due[k].Sub(next))
+			}
+		}
+	}
+	r.alarm.set(time.Until(next), late)
 }
 
 // alarmFired runs every protocol timer that is due, earliest first.

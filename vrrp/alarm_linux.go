@@ -80,11 +80,17 @@ func (w *wheel) add(fire func()) (*wheelAlarm, error) {
 	return &wheelAlarm{w: w, fire: fire, index: -1}, nil
 }
 
-func (a *wheelAlarm) set(d time.Duration) {
+// set rounds a deadline that may be late up to a multiple of late on the
+// monotonic clock, so that alarms with the same lateness falling due within
+// one such step all fire together.
+func (a *wheelAlarm) set(d, late time.Duration) {
 	w := a.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	a.deadline = monotonicNow() + int64(d)
+	if g := int64(late); g > 0 {
+		a.deadline = (a.deadline + g - 1) / g * g
+	}
 	if a.index >= 0 {
 		heap.Fix(&w.queue, a.index)
 	} else {

@@ -29,12 +29,12 @@ func TestWheelFiresInDeadlineOrderAndStopCancels(t *testing.T) {
 		}
 		alarms = append(alarms, a)
 	}
-	alarms[0].set(30 * time.Millisecond)
-	alarms[1].set(10 * time.Millisecond)
-	alarms[2].set(15 * time.Millisecond)
-	alarms[3].set(time.Hour)
-	alarms[3].set(20 * time.Millisecond) // re-arming replaces the first setting
-	alarms[4].set(40 * time.Millisecond)
+	alarms[0].set(30*time.Millisecond, 0)
+	alarms[1].set(10*time.Millisecond, 0)
+	alarms[2].set(15*time.Millisecond, 0)
+	alarms[3].set(time.Hour, 0)
+	alarms[3].set(20*time.Millisecond, 0) // re-arming replaces the first setting
+	alarms[4].set(40*time.Millisecond, 0)
 	alarms[2].stop()
 	sharedWheel.mu.Lock()
 	run := sharedWheel.run
@@ -73,7 +73,7 @@ func BenchmarkAlarmLateness(b *testing.B) {
 		for b.Loop() {
 			const d = time.Second
 			start := time.Now()
-			a.set(d)
+			a.set(d, 0)
 			late += (<-fired).Sub(start) - d
 		}
 		b.ReportMetric(float64(late.Microseconds())/float64(b.N), "µs-late/op")
@@ -90,4 +90,37 @@ func BenchmarkAlarmLateness(b *testing.B) {
 	b.Run("go-timer", func(b *testing.B) {
 		measure(b, func(fire func()) alarm { return newGoAlarm(fire) })
 	})
+}
+
+// TestWheelLateAlarmsShareAWakeUp checks the rounding that lets many masters'
+// adverts go out from one wake-up: an alarm that may be late is never early,
+// is at most that late, and alarms due within one step share their deadline.
+func TestWheelLateAlarmsShareAWakeUp(t *testing.T) {
+	const late = time.Hour // one step: two alarms a millisecond apart share it
+	var alarms []*wheelAlarm
+	for range 2 {
+		a, err := sharedWheel.add(func() { t.Error("an alarm an hour away fired") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.close()
+		alarms = append(alarms, a)
+	}
+	before := monotonicNow()
+	alarms[0].set(time.Millisecond, late)
+	alarms[1].set(2*time.Millisecond, late)
+	after := monotonicNow()
+	sharedWheel.mu.Lock()
+	d0, d1 := alarms[0].deadline, alarms[1].deadline
+	sharedWheel.mu.Unlock()
+	if d0 < before+int64(time.Millisecond) || d0 > after+int64(time.Millisecond+late) {
+		t.Errorf("deadline %d outside [%d, %d]", d0, before+int64(time.Millisecond), after+int64(time.Millisecond+late))
+	}
+	if d0%int64(late) != 0 {
+		t.Errorf("deadline %d is not on the %v grid", d0, late)
+	}
+	// Unless an hour boundary fell in the millisecond between them.
+	if d0 != d1 && d1-d0 != int64(late) {
+		t.Errorf("alarms 1 ms apart got deadlines %d and %d, want one shared step", d0, d1)
+	}
 }
