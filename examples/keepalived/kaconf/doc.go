@@ -74,7 +74,7 @@
 // silently rewrite: duplicate names and VRIDs, unknown track_script,
 // track_file, sync group member, virtual_server_group and lvs_sync_daemon
 // references, VRRPv2 with IPv6 addresses, advert_int granularity per
-// version, nopreempt or preempt_delay with state MASTER, strict mode
+// version, strict mode
 // rules, authentication with VRRPv3, address family mismatches, and
 // weighted trackers on sync group members; for virtual servers a missing
 // protocol (keepalived falls back to UDP), ports that DR and TUN cannot

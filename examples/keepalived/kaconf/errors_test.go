@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 // parseFiles parses main.conf from an in-memory file system.
@@ -135,11 +136,6 @@ func TestErrors(t *testing.T) {
 			name:  "unknown keyword",
 			files: map[string]string{"main.conf": instance("VI_1", 1, "  no_such_thing 1")},
 			want:  []string{`main.conf:7: error: unsupported keyword "no_such_thing" in vrrp_instance VI_1`},
-		},
-		{
-			name:  "nopreempt with state MASTER",
-			files: map[string]string{"main.conf": instance("VI_1", 1, "state MASTER", "priority 100", "nopreempt")},
-			want:  []string{`main.conf:1: error: vrrp_instance VI_1: nopreempt needs state BACKUP (keepalived ignores it with state MASTER)`},
 		},
 		{
 			name:  "authentication with VRRPv3",
@@ -293,6 +289,51 @@ func TestWarnings(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestPreemptionRules: combinations keepalived clears with a warning are
+// cleared here too, with the warning at the keyword's line, and state MASTER
+// of a non-owner becomes vrrp's StartAsMaster.
+func TestPreemptionRules(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		lines            []string
+		warnings         []string
+		noPreempt, start bool
+		delay            time.Duration
+	}{
+		{name: "nopreempt with state MASTER", lines: []string{"state MASTER", "priority 100", "nopreempt"}, start: true,
+			warnings: []string{`main.conf:9: warning: vrrp_instance VI_1: nopreempt is ignored with state MASTER (it starts as master and preempts)`}},
+		{name: "preempt_delay with state MASTER", lines: []string{"state MASTER", "priority 100", "preempt_delay 5"}, start: true,
+			warnings: []string{`main.conf:9: warning: vrrp_instance VI_1: preempt_delay is ignored with state MASTER (it starts as master at once)`}},
+		{name: "nopreempt with priority 255", lines: []string{"priority 255", "nopreempt"},
+			warnings: []string{`main.conf:8: warning: vrrp_instance VI_1: nopreempt is ignored with priority 255 (the address owner always preempts)`}},
+		{name: "preempt_delay with nopreempt", lines: []string{"nopreempt", "preempt_delay 5"}, noPreempt: true,
+			warnings: []string{`main.conf:8: warning: vrrp_instance VI_1: preempt_delay is ignored with nopreempt`}},
+		{name: "preempt_delay in strict mode", lines: []string{"strict_mode on", "preempt_delay 5"},
+			warnings: []string{`main.conf:8: warning: vrrp_instance VI_1: preempt_delay is ignored in strict mode`}},
+		{name: "state BACKUP keeps both", lines: []string{"state BACKUP", "preempt_delay 5"}, delay: 5 * time.Second},
+		{name: "owner does not need StartAsMaster", lines: []string{"state MASTER"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ds, err := parseFiles(t, map[string]string{"main.conf": instance("VI_1", 1, tc.lines...)})
+			if err != nil {
+				t.Fatalf("Parse: %v\n%s", err, ds)
+			}
+			var got []string
+			for _, d := range ds {
+				got = append(got, d.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.warnings, "\n") {
+				t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.warnings, "\n"))
+			}
+			vc := c.Instances[0].VRRPConfig(&c.Global)
+			if vc.NoPreempt != tc.noPreempt || vc.PreemptDelay != tc.delay || vc.StartAsMaster != tc.start {
+				t.Errorf("NoPreempt %v, PreemptDelay %v, StartAsMaster %v; want %v, %v, %v",
+					vc.NoPreempt, vc.PreemptDelay, vc.StartAsMaster, tc.noPreempt, tc.delay, tc.start)
+			}
+		})
 	}
 }
 

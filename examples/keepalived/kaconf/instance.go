@@ -51,7 +51,7 @@ func (p parser) instance(s *stmt) *Instance {
 			}
 		case "nopreempt":
 			if p.flag(b) {
-				in.NoPreempt = true
+				in.NoPreempt, in.set.noPreemptAt = true, b.pos
 			}
 		case "preempt":
 			if p.flag(b) {
@@ -59,7 +59,7 @@ func (p parser) instance(s *stmt) *Instance {
 			}
 		case "preempt_delay":
 			if v, ok := p.timerArg(b, 0, 1000*time.Second); ok {
-				in.PreemptDelay = v
+				in.PreemptDelay, in.set.preemptDelayAt = v, b.pos
 			}
 		case "strict_mode":
 			if v, ok := p.boolOpt(b); ok {

@@ -17,6 +17,10 @@ import (
 // keepalivedLine matches keepalived's "(FILE: Line N) message" reports.
 var keepalivedLine = regexp.MustCompile(`^\((.+): Line (\d+)\) (.*)$`)
 
+// clearedByKeepalived matches keepalived's reports of a setting it clears
+// and runs without (nopreempt or preempt_delay that cannot work).
+var clearedByKeepalived = regexp.MustCompile(`^\((\S+)\) .*(?:will not work .* - clearing|incompatible with .*(?:-|\.) resetting)`)
+
 // TestAgreesWithKeepalived runs Debian's keepalived -t on the same files
 // (tier 2: in a namespace of the test's own, with the interfaces the files
 // name) and requires the same verdict: keepalived reports a configuration
@@ -54,7 +58,11 @@ func TestAgreesWithKeepalived(t *testing.T) {
 	cases["advert.conf"] = instance("VI_1", 1, "advert_int 1.5")
 	cases["noproto.conf"] = instance("VI_1", 1) + strings.Replace(validVS, "    protocol TCP\n", "", 1)
 	cases["state.conf"] = instance("VI_1", 1, "state master")
+	// Cleared by both, with a warning.
 	cases["nopreempt.conf"] = instance("VI_1", 1, "state MASTER", "priority 100", "nopreempt")
+	cases["delay-master.conf"] = instance("VI_1", 1, "state MASTER", "priority 100", "preempt_delay 5")
+	cases["nopreempt-owner.conf"] = instance("VI_1", 1, "priority 255", "nopreempt")
+	cases["delay-nopreempt.conf"] = instance("VI_1", 1, "nopreempt", "preempt_delay 5")
 
 	dir := t.TempDir()
 	for name, body := range cases {
@@ -79,6 +87,13 @@ func TestAgreesWithKeepalived(t *testing.T) {
 				}
 				switch {
 				case l == "" || strings.Contains(l, "SECURITY VIOLATION"):
+				case clearedByKeepalived.MatchString(msg):
+					// keepalived runs on without the setting; so do we,
+					// with a warning about the same instance.
+					want := ": warning: vrrp_instance " + clearedByKeepalived.FindStringSubmatch(msg)[1] + ": "
+					if !strings.Contains(ds.String(), want) {
+						t.Errorf("keepalived: %q; we have no warning ...%s\n%s", l, want, ds)
+					}
 				case strings.Contains(msg, "is deprecated"):
 					want := m[1] + ":" + m[2] + ": warning:"
 					if !strings.Contains(ds.String(), want) {

@@ -27,6 +27,7 @@ func (in *Instance) VRRPConfig(g *GlobalDefs) vrrp.Config {
 		Priority:       uint8(in.Priority),
 		Version:        vrrp.Version(in.Version),
 		AdvertInterval: in.AdvertInt,
+		StartAsMaster:  in.State == StateMaster && in.Priority < 255,
 		NoPreempt:      in.NoPreempt,
 		PreemptDelay:   in.PreemptDelay,
 		Source:         in.SrcIP,

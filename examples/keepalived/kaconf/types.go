@@ -216,6 +216,9 @@ type Instance struct {
 type instanceSet struct {
 	priority, version, strict                          bool
 	garpDelay, garpRepeat, garpRefresh, garpRefreshRep bool
+	// where nopreempt and preempt_delay were written, for the warnings
+	// that clear them
+	noPreemptAt, preemptDelayAt Pos
 }
 
 // SyncGroup is a vrrp_sync_group block.

@@ -224,18 +224,7 @@ func (p parser) checkInstance(in *Instance) {
 		}
 	}
 
-	if in.NoPreempt && in.Priority == 255 {
-		e("nopreempt is incompatible with priority 255 (the address owner always preempts)")
-	}
-	if in.NoPreempt && in.State == StateMaster {
-		e("nopreempt needs state BACKUP (keepalived ignores it with state MASTER)")
-	}
-	if in.PreemptDelay > 0 && in.State == StateMaster {
-		e("preempt_delay needs state BACKUP (keepalived ignores it with state MASTER)")
-	}
-	if in.PreemptDelay > 0 && in.NoPreempt {
-		e("preempt_delay is incompatible with nopreempt")
-	}
+	p.preemptRules(in)
 	if in.Auth != nil {
 		switch {
 		case in.Strict:
@@ -253,15 +242,45 @@ func (p parser) checkInstance(in *Instance) {
 		if (in.State == StateMaster) != (in.Priority == 255) {
 			e("in strict mode state MASTER is only for priority 255 (and priority 255 must be MASTER)")
 		}
-		if in.PreemptDelay > 0 {
-			e("preempt_delay is not allowed in strict mode")
-		}
 	}
 	if in.Priority == 255 && in.State == StateBackup {
 		e("priority 255 (address owner) with state BACKUP: keepalived starts it as MASTER; write state MASTER")
 	}
 	if in.UseVMAC && in.Interface == "" {
 		e("use_vmac needs an interface")
+	}
+}
+
+// preemptRules applies keepalived's rules on combining nopreempt and
+// preempt_delay with the address owner, state MASTER and strict mode, in
+// keepalived's order (vrrp_complete_instance): each combination that cannot
+// work is cleared with a warning at the keyword's line, and the instance
+// runs without it, as keepalived's does.
+func (p parser) preemptRules(in *Instance) {
+	w := func(at Pos, format string, a ...any) {
+		p.warnf(at, "vrrp_instance %s: %s", in.Name, fmt.Sprintf(format, a...))
+	}
+	if in.NoPreempt && in.Priority == 255 {
+		w(in.set.noPreemptAt, "nopreempt is ignored with priority 255 (the address owner always preempts)")
+		in.NoPreempt = false
+	}
+	if in.State == StateMaster {
+		if in.NoPreempt {
+			w(in.set.noPreemptAt, "nopreempt is ignored with state MASTER (it starts as master and preempts)")
+			in.NoPreempt = false
+		}
+		if in.PreemptDelay > 0 {
+			w(in.set.preemptDelayAt, "preempt_delay is ignored with state MASTER (it starts as master at once)")
+			in.PreemptDelay = 0
+		}
+	}
+	if in.PreemptDelay > 0 && in.Strict {
+		w(in.set.preemptDelayAt, "preempt_delay is ignored in strict mode")
+		in.PreemptDelay = 0
+	}
+	if in.PreemptDelay > 0 && in.NoPreempt {
+		w(in.set.preemptDelayAt, "preempt_delay is ignored with nopreempt")
+		in.PreemptDelay = 0
 	}
 }
 
