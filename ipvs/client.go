@@ -111,18 +111,41 @@ func (c *Client) Apply(ops []Op) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var failed []OpError
-	for start := 0; start < len(ops); {
+	err := c.pipeline(len(ops),
+		func(i int, flags uint16, seq uint32) { c.enc.op(c.family, ops[i], flags, seq) },
+		func(i int, m message) {
+			if m.typ != nlmsgError {
+				return
+			}
+			if e := m.errno(); e != 0 {
+				failed = append(failed, OpError{Index: i, Op: ops[i], Err: mapErrno(ops[i].Kind.cmd(), e)})
+			}
+		})
+	if err != nil {
+		return fmt.Errorf("ipvs: apply: %w", err)
+	}
+	if failed != nil {
+		return &BatchError{Failed: failed}
+	}
+	return nil
+}
+
+// pipeline sends n requests, encoded by encode, up to maxChunkOps of them per
+// sendmsg; the last of a chunk asks for the acknowledgement that ends it. Every
+// reply (and error) is handed to handle with the index of its request. Called
+// with c.mu held.
+func (c *Client) pipeline(n int, encode func(i int, flags uint16, seq uint32), handle func(i int, m message)) error {
+	for start := 0; start < n; {
 		c.enc.reset()
 		first := c.seq + 1
 		end := start
 		for {
-			// The last request of a chunk asks for the acknowledgement that ends it.
 			flags := uint16(flagRequest)
-			last := end == len(ops)-1 || end-start == maxChunkOps-1 || len(c.enc.b) >= maxChunkBytes
+			last := end == n-1 || end-start == maxChunkOps-1 || len(c.enc.b) >= maxChunkBytes
 			if last {
 				flags |= flagAck
 			}
-			c.enc.op(c.family, ops[end], flags, c.nextSeq())
+			encode(end, flags, c.nextSeq())
 			end++
 			if last {
 				break
@@ -130,25 +153,19 @@ func (c *Client) Apply(ops []Op) error {
 		}
 		last := c.seq
 		if err := c.t.send(c.enc.b); err != nil {
-			return fmt.Errorf("ipvs: apply: send %d requests: %w", end-start, wrapErrno(err))
+			return fmt.Errorf("send %d requests: %w", end-start, wrapErrno(err))
 		}
 		err := c.receive(func(m message) (bool, error) {
-			if m.seq-first > last-first || m.typ != nlmsgError {
+			if m.seq-first > last-first {
 				return false, nil // not ours: a stale reply
 			}
-			if e := m.errno(); e != 0 {
-				i := start + int(m.seq-first)
-				failed = append(failed, OpError{Index: i, Op: ops[i], Err: mapErrno(ops[i].Kind.cmd(), e)})
-			}
-			return m.seq == last, nil
+			handle(start+int(m.seq-first), m)
+			return m.seq == last && m.typ == nlmsgError, nil
 		})
 		if err != nil {
-			return fmt.Errorf("ipvs: apply: %w", err)
+			return err
 		}
 		start = end
-	}
-	if failed != nil {
-		return &BatchError{Failed: failed}
 	}
 	return nil
 }
@@ -260,6 +277,49 @@ func (c *Client) Service(k ServiceKey) (Service, error) {
 		func(e *encoder) { e.service(Service{ServiceKey: k}, false) },
 		func(m message) (err error) { s, err = decodeService(m.attrs()); return err })
 	return s, err
+}
+
+// LookupServices reads many services at once: out[i] is keys[i]'s service, or
+// nil if it does not exist. Unlike Services it reads only the services asked
+// for, with many requests per sendmsg as Apply sends them, so checking a few
+// services of a large table costs in proportion to the few (the kernel's dump
+// of all services restarts its walk of the table for every part).
+func (c *Client) LookupServices(keys []ServiceKey) ([]*Service, error) {
+	for _, k := range keys {
+		if err := k.Validate(); err != nil {
+			return nil, fmt.Errorf("ipvs: look up services: %w", err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Service, len(keys))
+	var ferr error
+	err := c.pipeline(len(keys),
+		func(i int, flags uint16, seq uint32) {
+			start := c.enc.begin(c.family, cmdGetService, flags, seq)
+			c.enc.service(Service{ServiceKey: keys[i]}, false)
+			c.enc.end(start)
+		},
+		func(i int, m message) {
+			if m.typ == nlmsgError {
+				if e := m.errno(); e != 0 && e != syscall.ESRCH && ferr == nil {
+					ferr = fmt.Errorf("get service %s: %w", keys[i], mapErrno(cmdGetService, e))
+				}
+				return
+			}
+			s, err := decodeService(m.attrs())
+			if err != nil && ferr == nil {
+				ferr = err
+			}
+			out[i] = &s
+		})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ipvs: look up services: %w", err)
+	}
+	return out, nil
 }
 
 // Destinations lists a service's real servers. A service that does not exist has

@@ -15,6 +15,7 @@ type readCounter struct {
 	*ipvstest.Table
 	mu    sync.Mutex
 	reads int
+	dumps int // of all services
 }
 
 func (c *readCounter) count() {
@@ -23,7 +24,17 @@ func (c *readCounter) count() {
 	c.mu.Unlock()
 }
 
-func (c *readCounter) Services() ([]ipvs.Service, error) { c.count(); return c.Table.Services() }
+func (c *readCounter) Services() ([]ipvs.Service, error) {
+	c.count()
+	c.mu.Lock()
+	c.dumps++
+	c.mu.Unlock()
+	return c.Table.Services()
+}
+func (c *readCounter) LookupServices(ks []ipvs.ServiceKey) ([]*ipvs.Service, error) {
+	c.count()
+	return c.Table.LookupServices(ks)
+}
 func (c *readCounter) DestinationsOf(ks []ipvs.ServiceKey) ([][]ipvs.Destination, error) {
 	c.count()
 	return c.Table.DestinationsOf(ks)

@@ -147,11 +147,12 @@ func BenchmarkReconcileOnePercent(b *testing.B) {
 	}
 }
 
-// With VerifyEvery N, each reconciliation re-reads 1/N of the services'
-// destinations: tampered destinations are repaired within N rounds, a deleted
-// service at once.
+// With VerifyEvery N, each reconciliation re-reads 1/N of the services (one
+// batched lookup, no dump) and their destinations, and dumps all services only
+// every Nth round: tampered destinations and a deleted service are repaired
+// within N rounds.
 func TestReconcilerVerifyEvery(t *testing.T) {
-	tb := ipvstest.New(nil)
+	tb := &readCounter{Table: ipvstest.New(nil)}
 	var vss []ipvs.VirtualServer
 	for i := range 10 {
 		vss = append(vss, ipvs.VirtualServer{
@@ -177,22 +178,45 @@ func TestReconcilerVerifyEvery(t *testing.T) {
 	if err := tb.DeleteService(vss[0].Service.ServiceKey); err != nil {
 		t.Fatal(err)
 	}
-	repaired := 0
+	// A stray service in the owned space (default rule: ever desired).
+	stray := ipvs.Service{ServiceKey: ipvs.ServiceKey{FirewallMark: 99}}
+	if err := r.Update(ipvs.VirtualServer{Service: stray}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReconcileDesired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove(stray.ServiceKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReconcileDesired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.CreateService(stray); err != nil { // behind its back
+		t.Fatal(err)
+	}
+	repaired, created, deleted := 0, 0, 0
+	dumps := tb.dumps
 	for round := 1; round <= 5; round++ {
 		rep, err := r.Reconcile(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if round == 1 && len(rep.CreatedServices) != 1 {
-			t.Fatalf("the deleted service was not restored at once: %+v", rep)
+		if round < 5 && tb.dumps != dumps {
+			t.Fatalf("round %d dumped every service", round)
 		}
 		repaired += len(rep.UpdatedDestinations)
-		if len(rep.UpdatedDestinations) > 2 {
-			t.Fatalf("round %d repaired %d services, want at most 10/5", round, len(rep.UpdatedDestinations))
+		created += len(rep.CreatedServices)
+		deleted += len(rep.DeletedServices)
+		if len(rep.UpdatedDestinations)+len(rep.CreatedServices) > 2 {
+			t.Fatalf("round %d repaired %+v, want at most 10/5 services", round, rep)
 		}
 	}
-	if repaired != 9 {
-		t.Fatalf("%d tampered destinations repaired in 5 rounds, want all 9 (the 10th was recreated)", repaired)
+	if tb.dumps != dumps+1 {
+		t.Fatalf("%d full dumps in 5 rounds, want 1", tb.dumps-dumps)
+	}
+	if repaired != 9 || created != 1 || deleted != 1 {
+		t.Fatalf("5 rounds repaired %d destinations, re-created %d services and deleted %d strays; want 9, 1, 1", repaired, created, deleted)
 	}
 	for _, vs := range vss {
 		if w := weights(t, tb, vs.Service.ServiceKey); len(w) != 1 || w[vs.RealServers[0].AddrPort().String()] != 1 {

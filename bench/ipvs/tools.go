@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,12 +129,18 @@ func (t *lvskitTool) resync(w *workload) error {
 
 // lvskitReconcilerTool is lvskit used the way a long-running director uses it:
 // a Reconciler programs the table from empty, and a change of the desired
-// state is written with ReconcileDesired, which trusts what the reconciler
-// wrote instead of reading the table back (reading is left to the periodic
-// Reconcile, measured separately as the "lvskit" row's re-sync).
+// state is handed over incrementally (Update) and written with
+// ReconcileDesired, which diffs only the changed services against what the
+// reconciler wrote instead of reading the table back. Reading the kernel is
+// left to the periodic Reconcile: the "lvskit" row's re-sync is a full read,
+// and extra measures this tool's rolling verification.
 type lvskitReconcilerTool struct {
 	lvskitTool
 }
+
+// verifyEvery is the rolling verification's period in the benchmark: 1/100 of
+// the services per Reconcile, all services dumped every 100th.
+const verifyEvery = 100
 
 func newLvskitReconciler() (tool, error) {
 	t, err := newLvskit()
@@ -143,10 +150,10 @@ func newLvskitReconciler() (tool, error) {
 	return &lvskitReconcilerTool{*t.(*lvskitTool)}, nil
 }
 
-func (t *lvskitReconcilerTool) name() string { return "lvskit Reconciler (ReconcileDesired)" }
+func (t *lvskitReconcilerTool) name() string { return "lvskit Reconciler (Update)" }
 
 func (t *lvskitReconcilerTool) program(w *workload) error {
-	t.rec = ipvs.NewReconciler(t.c, nil)
+	t.rec = ipvs.NewReconciler(t.c, &ipvs.ReconcilerConfig{VerifyEvery: verifyEvery})
 	if err := t.rec.SetDesired(virtualServers(w)); err != nil {
 		return err
 	}
@@ -154,15 +161,80 @@ func (t *lvskitReconcilerTool) program(w *workload) error {
 	return err
 }
 
+// resync hands over only the changed virtual servers.
 func (t *lvskitReconcilerTool) resync(w *workload) error {
 	start := time.Now()
-	if err := t.rec.SetDesired(virtualServers(w)); err != nil {
+	var changed []ipvs.VirtualServer
+	for i, vs := range virtualServers(w) {
+		if i%w.every == 0 {
+			changed = append(changed, vs)
+		}
+	}
+	if err := t.rec.Update(changed...); err != nil {
 		return err
 	}
 	t.setDesired = time.Since(start)
 	rep, err := t.rec.ReconcileDesired(context.Background())
 	t.lastReport = rep
 	return err
+}
+
+// extra measures, after the timed phases, the whole-state hand-over (SetDesired
+// of every service, 1 % of them changed back) and the rolling verification:
+// the cost of a Reconcile round and how long a destination tampered with
+// behind the reconciler's back takes to be repaired.
+func (t *lvskitReconcilerTool) extra(check *ipvs.Client, w, _ *workload) error {
+	ctx := context.Background()
+	vss := virtualServers(w)
+	start := time.Now()
+	if err := t.rec.SetDesired(vss); err != nil {
+		return err
+	}
+	set := time.Since(start)
+	rep, err := t.rec.ReconcileDesired(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("lvskit whole-state re-sync (SetDesired of all %d services, 1 %% changed back, + ReconcileDesired): %.3f s (SetDesired %.3f s); %d destinations written\n",
+		len(vss), time.Since(start).Seconds(), set.Seconds(),
+		len(rep.CreatedDestinations)+len(rep.UpdatedDestinations)+len(rep.DeletedDestinations))
+
+	// Tamper with the service in the middle of the table, then reconcile
+	// round after round until it is repaired (at most verifyEvery rounds).
+	vs := vss[len(vss)/2]
+	d := vs.RealServers[0].Destination
+	d.Weight += 100
+	if err := check.UpdateDestination(vs.Service.ServiceKey, d); err != nil {
+		return err
+	}
+	var rounds []time.Duration
+	var full time.Duration
+	repairedAfter := 0
+	tampered := time.Now()
+	var repairTime time.Duration
+	for len(rounds) < 2*verifyEvery {
+		start := time.Now()
+		rep, err := t.rec.Reconcile(ctx)
+		el := time.Since(start)
+		if err != nil {
+			return err
+		}
+		rounds = append(rounds, el)
+		full = max(full, el)
+		if repairedAfter == 0 && len(rep.UpdatedDestinations) > 0 {
+			repairedAfter, repairTime = len(rounds), time.Since(tampered)
+		}
+		if repairedAfter != 0 && len(rounds) >= verifyEvery {
+			break
+		}
+	}
+	if repairedAfter == 0 {
+		return fmt.Errorf("rolling verification did not repair the tampered destination in %d rounds", len(rounds))
+	}
+	slices.Sort(rounds)
+	fmt.Printf("lvskit rolling Reconcile (VerifyEvery %d): %d rounds, median %.3f s, fastest %.3f s, slowest %.3f s (the round with the full service dump); tampered destination repaired in round %d, %.2f s of back-to-back rounds after the tampering\n",
+		verifyEvery, len(rounds), rounds[len(rounds)/2].Seconds(), rounds[0].Seconds(), full.Seconds(), repairedAfter, repairTime.Seconds())
+	return nil
 }
 
 func virtualServers(w *workload) []ipvs.VirtualServer {

@@ -25,6 +25,7 @@ type dest struct {
 type workload struct {
 	order []svcID
 	dests map[svcID][]dest
+	every int // changed: every nth service was changed
 }
 
 // table is a table as read back: weights by destination by service.
@@ -50,7 +51,7 @@ func newWorkload(services, dests int) *workload {
 // changed returns a copy of w where every nth service has its first
 // destination's weight changed and its last destination replaced by another.
 func (w *workload) changed(every int) (*workload, int) {
-	c := &workload{order: w.order, dests: make(map[svcID][]dest, len(w.dests))}
+	c := &workload{order: w.order, dests: make(map[svcID][]dest, len(w.dests)), every: every}
 	n := 0
 	for i, s := range w.order {
 		ds := slices.Clone(w.dests[s])

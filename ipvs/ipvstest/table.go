@@ -238,6 +238,26 @@ func (t *Table) Service(k ipvs.ServiceKey) (ipvs.Service, error) {
 	return s.svc, nil
 }
 
+// LookupServices reads many services at once; out[i] is nil when keys[i] does
+// not exist.
+func (t *Table) LookupServices(keys []ipvs.ServiceKey) ([]*ipvs.Service, error) {
+	for _, k := range keys {
+		if err := k.Validate(); err != nil {
+			return nil, fmt.Errorf("ipvs: look up services: %w", err)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*ipvs.Service, len(keys))
+	for i, k := range keys {
+		if s := t.services[k.Canonical()]; s != nil {
+			svc := s.svc
+			out[i] = &svc
+		}
+	}
+	return out, nil
+}
+
 // Services lists the services in creation order.
 func (t *Table) Services() ([]ipvs.Service, error) {
 	t.mu.Lock()
