@@ -71,6 +71,56 @@ func ExampleReconciler() {
 	// deleted: [{tcp:192.0.2.10:80 198.51.100.1:80} {tcp:192.0.2.10:80 198.51.100.2:80}] created: [{tcp:192.0.2.10:80 198.51.100.99:80}]
 }
 
+// Change part of a large desired state: Update and Remove validate only what
+// they are given, and ReconcileDesired writes only the difference they make,
+// without reading the kernel.
+func ExampleReconciler_Update() {
+	table := ipvstest.New(nil)
+	r := ipvs.NewReconciler(table, nil)
+	service := func(i int, weight int) ipvs.VirtualServer {
+		return ipvs.VirtualServer{
+			Service: ipvs.Service{ServiceKey: ipvs.ServiceKey{Address: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Port: 80, Protocol: ipvs.TCP}},
+			RealServers: []ipvs.RealServer{{Destination: ipvs.Destination{
+				Address: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), Port: 80, Weight: weight}}},
+		}
+	}
+	var all []ipvs.VirtualServer
+	for i := 1; i <= 100; i++ {
+		all = append(all, service(i, 1))
+	}
+	ctx := context.Background()
+	if err := r.SetDesired(all); err != nil {
+		fmt.Println(err)
+		return
+	}
+	rep, _ := r.Reconcile(ctx) // reads the table once, programs it
+	fmt.Println("programmed:", len(rep.CreatedServices), "services")
+
+	// One weight changes and one service goes: two writes, no reads.
+	if err := r.Update(service(7, 5)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := r.Remove(all[41].Service.ServiceKey); err != nil {
+		fmt.Println(err)
+		return
+	}
+	rep, _ = r.ReconcileDesired(ctx)
+	fmt.Println("updated:", rep.UpdatedDestinations, "deleted:", rep.DeletedServices)
+
+	// Invalid input is rejected and changes nothing.
+	bad := service(8, 1)
+	bad.RealServers[0].Weight = -1
+	fmt.Println(errors.Is(r.Update(service(9, 2), bad), ipvs.ErrInvalid))
+	rep, _ = r.ReconcileDesired(ctx)
+	fmt.Println("changed:", !rep.Empty())
+	// Output:
+	// programmed: 100 services
+	// updated: [{tcp:192.0.2.7:80 198.51.100.7:80}] deleted: [tcp:192.0.2.42:80]
+	// true
+	// changed: false
+}
+
 // Apply many changes at once; failures are reported per operation.
 func ExampleClient_Apply() {
 	var table ipvs.Interface = ipvstest.New(nil)

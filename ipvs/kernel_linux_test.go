@@ -355,3 +355,86 @@ func TestKernelReconcilerRestoresIpvsadmDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelReconcilerIncremental: Update and Remove reach the real kernel
+// through ReconcileDesired, LookupServices tells present from absent, and a
+// destination changed with ipvsadm behind the reconciler's back is repaired by
+// rolling verification within VerifyEvery rounds.
+func TestKernelReconcilerIncremental(t *testing.T) {
+	c := kernelClient(t)
+	var vips []netip.Addr
+	var vss []ipvs.VirtualServer
+	for i := range 4 {
+		vip := netip.AddrFrom4([4]byte{192, 0, 2, byte(20 + i)})
+		vips = append(vips, vip)
+		vs := ipvs.VirtualServer{Service: ipvs.Service{ServiceKey: ipvs.ServiceKey{Address: vip, Port: 80, Protocol: ipvs.TCP}, Scheduler: "wrr"}}
+		for j := range 2 {
+			vs.RealServers = append(vs.RealServers, ipvs.RealServer{Destination: ipvs.Destination{
+				Address: netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + j)}), Port: 80, Forwarding: ipvs.DirectRoute, Weight: 1}})
+		}
+		vss = append(vss, vs)
+	}
+	const every = 4
+	r := ipvs.NewReconciler(c, &ipvs.ReconcilerConfig{Owns: ipvs.OwnAddresses(vips...), VerifyEvery: every})
+	if err := r.SetDesired(vss); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	changed := vss[1]
+	changed.RealServers = []ipvs.RealServer{changed.RealServers[0], {Destination: ipvs.Destination{
+		Address: netip.MustParseAddr("198.51.100.7"), Port: 80, Forwarding: ipvs.DirectRoute, Weight: 5}}}
+	changed.RealServers[0].Weight = 4
+	if err := r.Update(changed); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove(vss[3].Service.ServiceKey); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.ReconcileDesired(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.UpdatedDestinations) != 1 || len(rep.CreatedDestinations) != 1 || len(rep.DeletedDestinations) != 1 || len(rep.DeletedServices) != 1 {
+		t.Fatalf("report %+v, want 1 destination updated, created and deleted and 1 service deleted", rep)
+	}
+	out := ipvsadm(t, "", "-S", "-n")
+	for _, want := range []string{"-a -t 192.0.2.21:80 -r 198.51.100.1:80 -g -w 4", "-a -t 192.0.2.21:80 -r 198.51.100.7:80 -g -w 5"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ipvsadm -S -n lacks %q:\n%s", want, out)
+		}
+	}
+	for _, gone := range []string{"192.0.2.21:80 -r 198.51.100.2:80", "192.0.2.23:80"} {
+		if strings.Contains(out, gone) {
+			t.Errorf("ipvsadm -S -n still has %q:\n%s", gone, out)
+		}
+	}
+	got, err := c.LookupServices([]ipvs.ServiceKey{vss[0].Service.ServiceKey, vss[3].Service.ServiceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] == nil || got[0].Key() != vss[0].Service.Key() || got[0].Scheduler != "wrr" || got[1] != nil {
+		t.Fatalf("LookupServices = %v, %v; want the first service and nil", got[0], got[1])
+	}
+
+	ipvsadm(t, "", "-e", "-t", "192.0.2.22:80", "-r", "198.51.100.2:80", "-g", "-w", "9")
+	for round := 1; ; round++ {
+		if round > every {
+			t.Fatalf("the destination tampered with was not repaired in %d rounds:\n%s", every, ipvsadm(t, "", "-S", "-n"))
+		}
+		rep, err := r.Reconcile(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.UpdatedDestinations) > 0 {
+			t.Logf("repaired in round %d: %+v", round, rep)
+			break
+		}
+	}
+	if out := ipvsadm(t, "", "-S", "-n"); !strings.Contains(out, "-a -t 192.0.2.22:80 -r 198.51.100.2:80 -g -w 1") {
+		t.Errorf("the weight was not restored:\n%s", out)
+	}
+}

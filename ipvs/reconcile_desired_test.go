@@ -2,7 +2,12 @@ package ipvs_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -156,4 +161,158 @@ func TestReconcilerOwnershipIsRaceFree(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+}
+
+// dumpTable reads a table as comparable text, one line per service and destination.
+func dumpTable(t *testing.T, tb ipvs.Interface) []string {
+	t.Helper()
+	svcs, err := tb.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range svcs {
+		out = append(out, fmt.Sprintf("%s %s %s %v", s.Key(), s.Scheduler, s.Flags, s.Timeout))
+		ds, err := tb.Destinations(s.ServiceKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			out = append(out, fmt.Sprintf("%s %s %s w%d", s.Key(), d.AddrPort(), d.Forwarding, d.Weight))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestReconcilerIncrementalAgreesWithSetDesired is a property test: random
+// changes given incrementally (Update, Remove, health, then ReconcileDesired)
+// leave the table exactly where the whole state given to SetDesired and a full
+// Reconcile leaves another, and the incremental reconciler's memory stays
+// true (a full Reconcile of its table finds nothing to do).
+func TestReconcilerIncrementalAgreesWithSetDesired(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(4, 2))
+	incTable, refTable := ipvstest.New(nil), ipvstest.New(nil)
+	inc, ref := ipvs.NewReconciler(incTable, nil), ipvs.NewReconciler(refTable, nil)
+	rsAddr := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + i)}), 80)
+	}
+	random := func(i int) ipvs.VirtualServer {
+		vs := ipvs.VirtualServer{
+			Service: ipvs.Service{ServiceKey: ipvs.ServiceKey{Address: netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + i)}), Port: 80, Protocol: ipvs.TCP},
+				Scheduler: []string{"rr", "wrr", "wlc"}[rng.IntN(3)]},
+			Quorum: rng.IntN(3),
+		}
+		for _, j := range rng.Perm(6)[:rng.IntN(5)] {
+			vs.RealServers = append(vs.RealServers, ipvs.RealServer{
+				Destination:      ipvs.Destination{Address: rsAddr(j).Addr(), Port: 80, Forwarding: ipvs.DirectRoute, Weight: rng.IntN(4)},
+				InhibitOnFailure: rng.IntN(2) == 0,
+			})
+		}
+		if rng.IntN(4) == 0 {
+			vs.SorryServer = &ipvs.Destination{Address: netip.MustParseAddr("203.0.113.9"), Port: 80, Forwarding: ipvs.DirectRoute, Weight: 1}
+		}
+		return vs
+	}
+	model := map[int]ipvs.VirtualServer{}
+	for step := range 200 {
+		var upd []ipvs.VirtualServer
+		for _, i := range rng.Perm(30)[:rng.IntN(6)] {
+			model[i] = random(i)
+			upd = append(upd, model[i])
+		}
+		var rm []ipvs.ServiceKey
+		for _, i := range rng.Perm(30)[:rng.IntN(3)] {
+			if _, ok := model[i]; ok && !slices.ContainsFunc(upd, func(vs ipvs.VirtualServer) bool { return vs.Service.Key() == model[i].Service.Key() }) {
+				rm = append(rm, model[i].Service.ServiceKey)
+				delete(model, i)
+			}
+		}
+		if err := inc.Update(upd...); err != nil {
+			t.Fatal(err)
+		}
+		if err := inc.Remove(rm...); err != nil {
+			t.Fatal(err)
+		}
+		if rng.IntN(2) == 0 {
+			rs, up, w := rsAddr(rng.IntN(6)), rng.IntN(2) == 0, rng.IntN(6)-1
+			inc.SetRealServerHealth(rs, up, w)
+			ref.SetRealServerHealth(rs, up, w)
+		}
+		var all []ipvs.VirtualServer
+		for i := range 30 {
+			if vs, ok := model[i]; ok {
+				all = append(all, vs)
+			}
+		}
+		if err := ref.SetDesired(all); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inc.ReconcileDesired(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ref.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := dumpTable(t, incTable), dumpTable(t, refTable); !slices.Equal(got, want) {
+			t.Fatalf("step %d: incremental table\n  %s\nwhole-state table\n  %s", step,
+				strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+		if step%10 == 0 {
+			if rep, err := inc.Reconcile(ctx); err != nil || !rep.Empty() {
+				t.Fatalf("step %d: a full Reconcile after the incremental ones changed %+v (%v)", step, rep, err)
+			}
+		}
+	}
+}
+
+// TestReconcilerIncrementalRejectsInvalid: an invalid server in an Update, or
+// an invalid key in a Remove, is rejected and changes nothing, in the desired
+// state or in the kernel.
+func TestReconcilerIncrementalRejectsInvalid(t *testing.T) {
+	ctx := context.Background()
+	tb := &readCounter{Table: ipvstest.New(nil)}
+	vss := table(3, func(int, int) int { return 1 })
+	r := ipvs.NewReconciler(tb, &ipvs.ReconcilerConfig{Owns: ipvs.OwnAddresses(netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3"))})
+	if err := r.SetDesired(vss); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, writes := dumpTable(t, tb), tb.Writes()
+
+	good := vss[0]
+	good.RealServers = slices.Clone(good.RealServers)
+	good.RealServers[0].Weight = 7
+	dup := vss[1]
+	dup.RealServers = append(slices.Clone(dup.RealServers), dup.RealServers[0])
+	negative := vss[1]
+	negative.RealServers = slices.Clone(negative.RealServers)
+	negative.RealServers[0].Weight = -1
+	unowned := ipvs.VirtualServer{Service: ipvs.Service{ServiceKey: ipvs.ServiceKey{Address: netip.MustParseAddr("192.0.2.99"), Port: 80, Protocol: ipvs.TCP}}}
+	for name, bad := range map[string][]ipvs.VirtualServer{
+		"duplicate real server": {good, dup},
+		"negative weight":       {good, negative},
+		"not owned":             {good, unowned},
+		"service twice":         {good, good},
+		"no address":            {good, {}},
+	} {
+		if err := r.Update(bad...); !errors.Is(err, ipvs.ErrInvalid) {
+			t.Errorf("%s: Update = %v, want ErrInvalid", name, err)
+		}
+	}
+	if err := r.Remove(vss[2].Service.ServiceKey, ipvs.ServiceKey{Port: 80}); !errors.Is(err, ipvs.ErrInvalid) {
+		t.Errorf("Remove with an invalid key = %v, want ErrInvalid", err)
+	}
+	if rep, err := r.ReconcileDesired(ctx); err != nil || !rep.Empty() {
+		t.Errorf("after rejected changes ReconcileDesired changed %+v (%v)", rep, err)
+	}
+	if rep, err := r.Reconcile(ctx); err != nil || !rep.Empty() {
+		t.Errorf("after rejected changes Reconcile changed %+v (%v)", rep, err)
+	}
+	if got := dumpTable(t, tb); !slices.Equal(got, before) || tb.Writes() != writes {
+		t.Errorf("the table changed:\n  %s\nwas\n  %s", strings.Join(got, "\n  "), strings.Join(before, "\n  "))
+	}
 }

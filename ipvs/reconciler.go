@@ -70,14 +70,19 @@ type ReconcilerConfig struct {
 	// manage since it was created (so a service dropped from the desired state is
 	// deleted, and nothing else ever is).
 	Owns func(ServiceKey) bool
-	// VerifyEvery trades re-sync cost against repair delay for destinations. The
-	// kernel lists destinations one service per request, so re-reading them all is
-	// the bulk of a re-sync. Zero or 1 re-reads every owned service's destinations
-	// on every reconciliation. N > 1 re-reads a rotating 1/N of them (and any
-	// service not seen before) and trusts what the previous reconciliation wrote
-	// for the rest: a destination changed behind the reconciler's back is then
-	// repaired within N reconciliations. Services themselves are always checked,
-	// with one dump: a deleted or edited service is repaired at once.
+	// VerifyEvery trades the cost of Reconcile (a re-sync that reads the
+	// kernel) against how soon it repairs changes made behind the reconciler's
+	// back. The kernel lists destinations one service per request, so reading
+	// a large table back costs more than writing it. Zero or 1 reads every
+	// owned service and its destinations on every Reconcile. N > 1 reads a
+	// rotating 1/N of the desired services (looked up in batches, as Apply
+	// writes) and their destinations, plus any service whose state is unsure,
+	// and trusts the rest to be as the reconciler left them; every Nth
+	// Reconcile also dumps all services, to find services created or deleted
+	// behind its back. Anything changed behind its back is then repaired
+	// within N reconciliations, and a reconciliation costs about 1/N of a full
+	// read. The desired state's own changes do not wait for it: they are
+	// written by ReconcileDesired (and any Reconcile) at once.
 	VerifyEvery int
 	// OnReport, if set, is called after every reconciliation that changed something
 	// (from the goroutine that reconciled).

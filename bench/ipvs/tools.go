@@ -165,10 +165,8 @@ func (t *lvskitReconcilerTool) program(w *workload) error {
 func (t *lvskitReconcilerTool) resync(w *workload) error {
 	start := time.Now()
 	var changed []ipvs.VirtualServer
-	for i, vs := range virtualServers(w) {
-		if i%w.every == 0 {
-			changed = append(changed, vs)
-		}
+	for i := 0; i < len(w.order); i += w.every {
+		changed = append(changed, virtualServer(w, w.order[i]))
 	}
 	if err := t.rec.Update(changed...); err != nil {
 		return err
@@ -240,13 +238,17 @@ func (t *lvskitReconcilerTool) extra(check *ipvs.Client, w, _ *workload) error {
 func virtualServers(w *workload) []ipvs.VirtualServer {
 	vss := make([]ipvs.VirtualServer, 0, len(w.order))
 	for _, id := range w.order {
-		vs := ipvs.VirtualServer{Service: lvskitService(id)}
-		for _, d := range w.dests[id] {
-			vs.RealServers = append(vs.RealServers, ipvs.RealServer{Destination: lvskitDest(d)})
-		}
-		vss = append(vss, vs)
+		vss = append(vss, virtualServer(w, id))
 	}
 	return vss
+}
+
+func virtualServer(w *workload, id svcID) ipvs.VirtualServer {
+	vs := ipvs.VirtualServer{Service: lvskitService(id)}
+	for _, d := range w.dests[id] {
+		vs.RealServers = append(vs.RealServers, ipvs.RealServer{Destination: lvskitDest(d)})
+	}
+	return vs
 }
 
 // --- the library peers, driven one request at a time as their APIs allow
