@@ -125,9 +125,10 @@ type desiredEntry struct {
 	seq uint64
 }
 
-// Reconciler keeps the kernel's services equal to a desired state: it dumps the
-// table once, computes the difference in memory and writes only what differs, in
-// one batch.
+// Reconciler keeps the kernel's services equal to a desired state: it computes
+// the difference in memory and writes only what differs, in one batch. Reconcile
+// reads the kernel first (all of it, or a rotating part with VerifyEvery);
+// ReconcileDesired writes the desired state's changes without reading.
 type Reconciler struct {
 	t        Interface
 	owns     func(ServiceKey) bool
@@ -386,7 +387,8 @@ func (r *Reconciler) forget(k ServiceKey, vs VirtualServer) {
 // virtual server that uses it. A server that is down is removed, or kept with weight
 // 0 if InhibitOnFailure. weight >= 0 overrides the configured weight while up
 // (keepalived's dynamic weights); weight < 0 keeps the configured one. The kernel is
-// updated at the next Reconcile (Run reconciles promptly).
+// updated at the next reconciliation (Run writes it promptly, with
+// ReconcileDesired); only the virtual servers using rs are re-diffed.
 func (r *Reconciler) SetRealServerHealth(rs netip.AddrPort, up bool, weight int) {
 	rs = netip.AddrPortFrom(rs.Addr().Unmap(), rs.Port())
 	r.mu.Lock()
