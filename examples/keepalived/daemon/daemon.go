@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,9 +35,6 @@ type Config struct {
 	// desired state to repair outside changes; health changes and reloads are
 	// applied at once. Zero means 10s.
 	ReconcileInterval time.Duration
-	// LinkPollInterval is how often track_interface links and track_file files
-	// are read. Zero means 500ms.
-	LinkPollInterval time.Duration
 	// ScriptTimeout bounds each notify script. Zero means 30s.
 	ScriptTimeout time.Duration
 	// Logger receives everything the daemon does; nil discards.
@@ -63,7 +61,7 @@ type Daemon struct {
 	// scriptStates caches the vrrp_script targets' states during one
 	// applyVRRP (see scriptUp); nil outside it.
 	scriptStates map[string]bool
-	links        *poller
+	signals      *signals
 	lvs          *lvs
 	lvsEvents    atomic.Pointer[lvs] // d.lvs for VRRP event callbacks
 	bg           sync.WaitGroup
@@ -78,9 +76,6 @@ func New(cfg Config) (*Daemon, kaconf.Diagnostics, error) {
 	}
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = 10 * time.Second
-	}
-	if cfg.LinkPollInterval <= 0 {
-		cfg.LinkPollInterval = 500 * time.Millisecond
 	}
 	if cfg.ScriptTimeout <= 0 {
 		cfg.ScriptTimeout = 30 * time.Second
@@ -135,15 +130,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.scripts = map[string]bool{}
 	d.sys = newSystem(d.log)
 	d.checker = health.NewChecker(&health.CheckerConfig{Logger: d.log.With("component", "health")})
-	d.links = newPoller(d.cfg.LinkPollInterval, d.log)
-	err := checkSystem(d.conf)
+	// Link and file notifications are subscribed to before anything reads
+	// a tracked value, so that no change falls in between.
+	sig, err := newSignals(d.log.With("component", "track"))
+	if err == nil {
+		d.signals = sig
+		d.bg.Add(1)
+		go func() { defer d.bg.Done(); sig.run(ctx) }()
+		err = checkSystem(d.conf)
+	}
 	if err == nil {
 		err = d.start(d.conf)
 	}
 	if err == nil {
-		d.bg.Add(2)
+		d.bg.Add(1)
 		go func() { defer d.bg.Done(); _ = d.checker.Run(ctx) }()
-		go func() { defer d.bg.Done(); d.links.run(ctx) }()
 		d.log.Info("running", "file", d.cfg.Path, "instances", len(d.instances), "virtual_servers", len(d.conf.VirtualServers))
 	}
 	d.mu.Unlock()
@@ -252,10 +253,11 @@ func (d *Daemon) Transitions() int {
 	return n
 }
 
-// checkSystem verifies that the interfaces the file names exist, so that
-// neither a start nor a reload fails half-way through for a missing one.
-// A use_vmac instance's macvlan is created by the instance itself, and a
-// track_interface may come and go: it is followed, not required.
+// checkSystem verifies that the interfaces the file names and the
+// directories of its track_files exist, so that neither a start nor a reload
+// fails half-way through for a missing one. A use_vmac instance's macvlan is
+// created by the instance itself, and a track_interface may come and go: it
+// is followed, not required.
 func checkSystem(conf *kaconf.Config) error {
 	var errs []error
 	seen := map[string]bool{}
@@ -268,10 +270,26 @@ func checkSystem(conf *kaconf.Config) error {
 			errs = append(errs, fmt.Errorf("%s: %s %s: %w", pos, what, name, err))
 		}
 	}
+	used := map[string]bool{}
 	for _, in := range conf.Instances {
 		check(in.Pos, "interface", in.Interface)
 		for _, v := range append(append([]kaconf.VIP(nil), in.VIPs...), in.ExcludedVIPs...) {
 			check(v.Pos, "virtual_ipaddress dev", v.Dev)
+		}
+		for _, t := range in.TrackFiles {
+			used[t.Name] = true
+		}
+	}
+	for _, g := range conf.SyncGroups {
+		for _, t := range g.TrackFiles {
+			used[t.Name] = true
+		}
+	}
+	for _, f := range conf.TrackFiles {
+		if used[f.Name] {
+			if err := checkDir(filepath.Dir(f.File)); err != nil {
+				errs = append(errs, fmt.Errorf("%s: track_file %s: %w", f.Pos, f.Name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

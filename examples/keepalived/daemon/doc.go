@@ -15,7 +15,7 @@
 //     script however many instances track it, rise/fall, init_fail), and
 //     track_interface and track_file feed vrrp.Trackers with keepalived's
 //     weight semantics (weight 0: fault; track_file: the file's value times the
-//     weight, dynamically);
+//     weight, dynamically), see Tracked links and files;
 //   - notify_master/backup/fault/stop and notify run in order per instance or
 //     group, see Notify scripts;
 //   - virtual_server blocks become an ipvs.Reconciler's desired state; each
@@ -31,16 +31,34 @@
 // costs a VIP or an IPVS entry that stays in the file: an instance that still
 // exists keeps its Router and state; added or removed addresses go through
 // Router.SetVIPs, a new priority through SetPriority, new unicast peers through
-// SetPeers, and notify scripts are swapped. Trackers whose definition and
-// weight are unchanged keep running with their state; a changed one is
-// replaced, its successor counting (with the signal's current state) before
-// it goes, since a vrrp.Tracker's weight is fixed. Only a change to what identifies the instance on the wire
-// (interface, VRID, version, advert_int, authentication, unicast_src_ip,
-// use_vmac, preemption, GARP timers, sync group membership) restarts it, and a
+// SetPeers, and notify scripts are swapped. A tracker whose name stays keeps
+// its vrrp.Tracker and state: a new weight is one Tracker.SetWeight (one
+// priority step), and a new source (the vrrp_script's definition, the
+// track_file's file, reverse) only replaces what feeds it, whose first value
+// moves the priority once. Only a change to what identifies the instance on
+// the wire (interface, VRID, version, advert_int, authentication,
+// unicast_src_ip, use_vmac, preemption, GARP timers, sync group membership;
+// not state, which acts at startup only) restarts it, and a
 // removed instance stops gracefully (a master sends priority 0 and releases its
 // addresses). Virtual servers are handed to the reconciler, which writes only
 // the difference; health targets that are unchanged keep their state. An
 // invalid file changes nothing.
+//
+// # Tracked links and files
+//
+// Nothing is polled. track_interface follows rtnetlink link notifications
+// (RTM_NEWLINK, RTM_DELLINK, renames) on a socket opened when Run starts, in
+// the daemon's network namespace; a link is up while it is administratively
+// up with carrier, and a missing one is down. track_file watches the file's
+// directory with inotify (a writer closing the file, a rename onto or away
+// from its name, creation, deletion), so files replaced by rename are seen;
+// the directory must exist when the file is loaded. When the kernel drops
+// notifications (ENOBUFS on the netlink socket, an inotify queue overflow)
+// every tracked link and file is read again. A track_file's value maps to one
+// vrrp.Tracker's weight and state, so a new value is one priority step,
+// except a product that changes sign, which passes through the priority
+// without the tracker (vrrp changes weight and state in two calls). Outside
+// Linux a configuration with track_interface or track_file does not start.
 //
 // # Notify scripts
 //

@@ -29,10 +29,7 @@ type instance struct {
 	// trackers run the instance's track_* entries; a reload keeps those
 	// whose definition did not change.
 	trackers []*tracked
-	// renames counts the trackers started under a second name because the
-	// one they replace still held theirs.
-	renames int
-	syncSig string // the sync group as started
+	syncSig  string // the sync group as started
 
 	cancel      context.CancelFunc
 	done        chan struct{}
@@ -170,6 +167,8 @@ func sameIdentity(a, b *kaconf.Instance, ga, gb *kaconf.GlobalDefs) bool {
 	ca.VIPs, cb.VIPs = nil, nil
 	ca.Priority, cb.Priority = 0, 0
 	ca.UnicastPeers, cb.UnicastPeers = nil, nil
+	// state MASTER acts at startup only: a running instance has no use for it.
+	ca.StartAsMaster, cb.StartAsMaster = false, false
 	if fmt.Sprint(ca) != fmt.Sprint(cb) || a.VMACName != b.VMACName ||
 		a.GARPMasterDelay != b.GARPMasterDelay || a.GARPMasterRepeat != b.GARPMasterRepeat ||
 		a.GARPMasterRefresh != b.GARPMasterRefresh || a.GARPMasterRefreshRepeat != b.GARPMasterRefreshRepeat ||
@@ -323,87 +322,123 @@ func trackFile(conf *kaconf.Config, name string) *kaconf.TrackFile {
 	return nil
 }
 
-// tracked is one running tracker of an instance.
+// tracked is one running tracker of an instance: a vrrp.Tracker (inside a
+// fileTracker for track_file) and the source that feeds it. It lives as long
+// as its name stays in the configuration.
 type tracked struct {
-	key      string // its definition, weight excepted (trackSpec.key)
 	name     string // the vrrp.Tracker's
+	source   string // what feeds it (trackSpec.source)
 	weight   int
 	scriptID string // the vrrp_script target it follows, if any
-	stop     func()
+	tr       *vrrp.Tracker
+	file     *fileTracker
+	stop     func() // ends the feed
 }
 
-// trackSpec is a tracker the configuration asks for. Two specs with the same
-// key and weight are the same tracker, so a reload keeps it running with its
-// state.
+func (t *tracked) setWeight(w int) error {
+	if t.file != nil {
+		return t.file.setWeight(w)
+	}
+	return t.tr.SetWeight(w)
+}
+
+func (t *tracked) remove() {
+	if t.stop != nil {
+		t.stop()
+	}
+	switch {
+	case t.file != nil:
+		t.file.remove()
+	case t.tr != nil:
+		t.tr.Remove()
+	}
+}
+
+// trackSpec is a tracker the configuration asks for.
 type trackSpec struct {
-	key, name string
-	weight    int
-	scriptID  string
-	start     func(name string) (stop func(), err error)
+	name     string
+	source   string // the definition of what feeds it, weight excepted
+	weight   int
+	scriptID string
+	// feed makes t follow the spec's source, creating t's vrrp.Tracker
+	// with the source's current state if it has none yet, and sets t.stop.
+	feed func(t *tracked) error
 }
 
 // track makes the instance's trackers (its own and its sync group's) match
-// conf. Unchanged ones keep running with their state. New ones, including
-// replacements for a changed weight or definition, are started — each with
-// its signal's current state — before the ones they replace are removed, so
-// that the priority does not pass through the value it would have without
-// either (see the README for the one case where it still can). On error the
-// trackers started here are removed and the running ones stay.
+// conf. A tracker whose name stays keeps its vrrp.Tracker and state: a new
+// weight is one SetWeight (one priority step), a new source (another script
+// definition, file or reverse) replaces only the feed, whose first value
+// moves the priority once. New trackers start with their source's current
+// state and removed ones go. On error the trackers added here are removed.
 func (i *instance) track(conf *kaconf.Config) error {
 	specs, err := i.trackSpecs(conf)
 	if err != nil {
 		return err
 	}
-	type id struct {
-		key    string
-		weight int
-	}
-	running := map[id]*tracked{}
+	running := map[string]*tracked{}
 	for _, t := range i.trackers {
-		running[id{t.key, t.weight}] = t
+		running[t.name] = t
 	}
 	kept := map[*tracked]bool{}
-	var todo []trackSpec
+	var next, added []*tracked
+	fail := func(err error) error {
+		for _, t := range added {
+			t.remove()
+		}
+		return err
+	}
 	for _, s := range specs {
-		if t := running[id{s.key, s.weight}]; t != nil && !kept[t] {
-			kept[t] = true
+		t := running[s.name]
+		if t == nil || kept[t] {
+			t = &tracked{name: s.name, source: s.source, weight: s.weight, scriptID: s.scriptID}
+			if err := s.feed(t); err != nil {
+				t.remove()
+				return fail(err)
+			}
+			added = append(added, t)
+			next = append(next, t)
 			continue
 		}
-		todo = append(todo, s)
-	}
-	leaving := map[string]bool{}
-	for _, t := range i.trackers {
-		if !kept[t] {
-			leaving[t.name] = true
+		kept[t] = true
+		next = append(next, t)
+		if t.weight != s.weight {
+			if err := t.setWeight(s.weight); err != nil {
+				return fail(err)
+			}
+			t.weight = s.weight
 		}
-	}
-	var added []*tracked
-	for _, s := range todo {
-		// vrrp names are unique per Router: a replacement takes another name
-		// while the tracker it replaces still holds the plain one.
-		name := s.name
-		if leaving[name] {
-			i.renames++
-			name = fmt.Sprintf("%s (reload %d)", s.name, i.renames)
-		}
-		stop, err := s.start(name)
-		if err != nil {
-			for _, t := range added {
+		if t.source != s.source {
+			// The old feed stops first, so that it cannot overwrite the
+			// new one's state; the tracker keeps the old state meanwhile.
+			if t.stop != nil {
 				t.stop()
 			}
-			return err
+			t.source, t.scriptID = s.source, s.scriptID
+			if err := s.feed(t); err != nil {
+				return fail(err)
+			}
 		}
-		added = append(added, &tracked{key: s.key, name: name, weight: s.weight, scriptID: s.scriptID, stop: stop})
 	}
-	var next []*tracked
 	for _, t := range i.trackers {
-		if kept[t] {
-			next = append(next, t)
-		} else {
-			t.stop()
+		if !kept[t] {
+			t.remove()
 		}
 	}
-	i.trackers = append(next, added...)
+	i.trackers = next
+	return nil
+}
+
+// plainTracker gives t its vrrp.Tracker on the first feed.
+func (i *instance) plainTracker(t *tracked) error {
+	if t.tr != nil {
+		return nil
+	}
+	tr, err := i.router.Track(t.name, t.weight)
+	if err != nil {
+		return err
+	}
+	t.tr = tr
 	return nil
 }
 
@@ -416,68 +451,83 @@ func (i *instance) trackSpecs(conf *kaconf.Config) ([]trackSpec, error) {
 		scripts = append(append([]kaconf.Track(nil), scripts...), g.TrackScripts...)
 		files = append(append([]kaconf.Track(nil), files...), g.TrackFiles...)
 	}
+	log := i.d.log.With("instance", i.conf.Name)
 	var specs []trackSpec
-	for _, t := range ifs {
-		specs = append(specs, trackSpec{key: "track_interface " + t.Name, name: "track_interface " + t.Name, weight: t.Weight,
-			start: func(name string) (func(), error) {
-				tr, err := i.router.Track(name, t.Weight)
-				if err != nil {
-					return nil, err
+	for _, ti := range ifs {
+		specs = append(specs, trackSpec{name: "track_interface " + ti.Name, source: ti.Name, weight: ti.Weight,
+			feed: func(t *tracked) error {
+				if err := i.plainTracker(t); err != nil {
+					return err
 				}
-				// watch applies the link's state before it returns.
-				cancel := i.d.links.watch(linkReader(t.Name), func(v int64, err error) { tr.Set(err == nil && v == 1) })
-				return func() { cancel(); tr.Remove() }, nil
+				stop, err := i.d.signals.watchLink(ti.Name, func(up bool, cause string) {
+					if cause != "start" {
+						log.Info("tracked interface changed", "interface", ti.Name, "up", up, "cause", cause)
+					}
+					t.tr.Set(up)
+				})
+				t.stop = stop
+				return err
 			}})
 	}
-	for _, t := range scripts {
-		sc := script(conf, t.Name)
+	for _, ts := range scripts {
+		sc := script(conf, ts.Name)
 		if sc == nil {
-			return nil, fmt.Errorf("track_script %s: no such vrrp_script", t.Name)
+			return nil, fmt.Errorf("track_script %s: no such vrrp_script", ts.Name)
 		}
 		id, err := i.d.scriptTarget(sc, &conf.Global)
 		if err != nil {
 			return nil, err
 		}
-		specs = append(specs, trackSpec{key: fmt.Sprintf("track_script %s %s reverse=%v", t.Name, id, t.Reverse),
-			name: "track_script " + t.Name, weight: t.Weight, scriptID: id,
-			start: func(name string) (func(), error) {
-				tr, err := i.router.Track(name, t.Weight)
-				if err != nil {
-					return nil, err
+		specs = append(specs, trackSpec{name: "track_script " + ts.Name, source: fmt.Sprintf("%s reverse=%v", id, ts.Reverse),
+			weight: ts.Weight, scriptID: id,
+			feed: func(t *tracked) error {
+				if err := i.plainTracker(t); err != nil {
+					return err
 				}
-				var s health.UpSetter = tr
-				if t.Reverse {
-					s = reversed{tr}
+				var s health.UpSetter = t.tr
+				if ts.Reverse {
+					s = reversed{t.tr}
 				}
 				// The checker delivers the current state asynchronously;
-				// setting it here first means a replaced tracker is gone
-				// only once its successor counts.
+				// setting it here first gives a new tracker its state at
+				// once and a re-pointed one a single step.
 				if up, ok := i.d.scriptUp(id); ok {
 					s.Set(up)
 				}
-				cancel, err := i.d.checker.TrackUp(id, s)
-				if err != nil {
-					tr.Remove()
-					return nil, err
-				}
-				return func() { cancel(); tr.Remove() }, nil
+				stop, err := i.d.checker.TrackUp(id, s)
+				t.stop = stop
+				return err
 			}})
 	}
-	for _, t := range files {
-		f := trackFile(conf, t.Name)
+	for _, tf := range files {
+		f := trackFile(conf, tf.Name)
 		if f == nil {
-			return nil, fmt.Errorf("track_file %s: no such track_file", t.Name)
+			return nil, fmt.Errorf("track_file %s: no such track_file", tf.Name)
 		}
 		def, _ := json.Marshal(f)
-		specs = append(specs, trackSpec{key: fmt.Sprintf("track_file %s %s reverse=%v", t.Name, def, t.Reverse),
-			name: "track_file " + t.Name, weight: t.Weight,
-			start: func(name string) (func(), error) {
+		specs = append(specs, trackSpec{name: "track_file " + tf.Name, source: fmt.Sprintf("%s reverse=%v", def, tf.Reverse),
+			weight: tf.Weight,
+			feed: func(t *tracked) error {
 				if err := initTrackFile(f); err != nil {
-					return nil, err
+					return err
 				}
-				ft := &fileTracker{router: i.router, name: name, weight: t.Weight, reverse: t.Reverse}
-				cancel := i.d.links.watch(fileReader(f.File), ft.apply)
-				return func() { cancel(); ft.remove() }, nil
+				if t.file == nil {
+					t.file = &fileTracker{router: i.router, name: t.name, weight: t.weight}
+				}
+				t.file.setReverse(tf.Reverse)
+				stop, err := i.d.signals.watchFile(f.File, func(v int64, cause string) {
+					if cause != "start" {
+						log.Info("tracked file changed", "file", f.File, "value", v, "cause", cause)
+					}
+					if err := t.file.set(v); err != nil {
+						log.Error("track_file", "file", f.File, "err", err)
+					}
+				})
+				t.stop = stop
+				if err != nil {
+					return fmt.Errorf("%s: track_file %s: %w", f.Pos, f.Name, err)
+				}
+				return nil
 			}})
 	}
 	return specs, nil
@@ -486,7 +536,7 @@ func (i *instance) trackSpecs(conf *kaconf.Config) ([]trackSpec, error) {
 // untrackAll removes every tracker.
 func (i *instance) untrackAll() {
 	for _, t := range i.trackers {
-		t.stop()
+		t.remove()
 	}
 	i.trackers = nil
 }

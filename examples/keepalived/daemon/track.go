@@ -1,17 +1,13 @@
 package daemon
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -94,105 +90,6 @@ func (d *Daemon) dropUnusedScripts() {
 	}
 }
 
-// poller reads link states and tracked files on one ticker: a handful of
-// reads per interval, however many instances watch them.
-type poller struct {
-	every time.Duration
-	log   *slog.Logger
-
-	mu      sync.Mutex
-	next    int
-	watches map[int]*watch
-}
-
-type watch struct {
-	read  func() (int64, error)
-	apply func(int64, error)
-	last  int64
-	err   error
-}
-
-func newPoller(every time.Duration, log *slog.Logger) *poller {
-	return &poller{every: every, log: log, watches: map[int]*watch{}}
-}
-
-// watch calls apply with read's result now and whenever it changes.
-func (p *poller) watch(read func() (int64, error), apply func(int64, error)) (cancel func()) {
-	w := &watch{read: read, apply: apply}
-	w.last, w.err = read()
-	apply(w.last, w.err)
-	p.mu.Lock()
-	id := p.next
-	p.next++
-	p.watches[id] = w
-	p.mu.Unlock()
-	return func() {
-		p.mu.Lock()
-		delete(p.watches, id)
-		p.mu.Unlock()
-	}
-}
-
-func (p *poller) run(ctx context.Context) {
-	t := time.NewTicker(p.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		p.mu.Lock()
-		ws := make([]*watch, 0, len(p.watches))
-		for _, w := range p.watches {
-			ws = append(ws, w)
-		}
-		p.mu.Unlock()
-		for _, w := range ws {
-			v, err := w.read()
-			if v != w.last || (err == nil) != (w.err == nil) {
-				w.last, w.err = v, err
-				w.apply(v, err)
-			}
-		}
-	}
-}
-
-// linkReader reports 1 while the interface is up and running (has carrier),
-// which is what keepalived's track_interface follows.
-func linkReader(name string) func() (int64, error) {
-	return func() (int64, error) {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil {
-			return 0, err
-		}
-		if ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0 {
-			return 1, nil
-		}
-		return 0, nil
-	}
-}
-
-// fileReader reads the number in a track_file; like keepalived, an empty or
-// non-numeric file reads as 0.
-func fileReader(path string) func() (int64, error) {
-	return func() (int64, error) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return 0, err
-		}
-		f := strings.Fields(string(b))
-		if len(f) == 0 {
-			return 0, nil
-		}
-		v, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, nil
-		}
-		return v, nil
-	}
-}
-
 // initTrackFile creates the file of a track_file with init_file.
 func initTrackFile(f *kaconf.TrackFile) error {
 	if !f.InitFile {
@@ -209,56 +106,84 @@ func initTrackFile(f *kaconf.TrackFile) error {
 	return nil
 }
 
-// fileTracker applies keepalived's track_file rule to a Router: with weight 0
-// a non-zero value is a fault; otherwise value×weight (negated by reverse) is
-// added to the priority, and a result of -254 or less is a fault. A
-// vrrp.Tracker has a fixed weight, so a new value replaces the Tracker.
+// fileTracker applies keepalived's track_file rule to a Router through one
+// vrrp.Tracker: with weight 0 a non-zero value is a fault; otherwise
+// value×weight (negated by reverse) is added to the priority, and a result
+// of -254 or less is a fault. A vrrp.Tracker adds a positive weight while up
+// and a negative one while down, so the value maps to a weight and a state.
 type fileTracker struct {
-	router  *vrrp.Router
-	name    string
+	router *vrrp.Router
+	name   string
+
+	mu      sync.Mutex
 	weight  int
 	reverse bool
-
-	mu sync.Mutex
-	tr *vrrp.Tracker
+	value   int64
+	tr      *vrrp.Tracker // nil until the first value
+	cur     level         // tr's
 }
 
-func (f *fileTracker) apply(v int64, err error) {
+// set applies a new value.
+func (f *fileTracker) set(v int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.tr != nil {
-		f.tr.Remove()
-		f.tr = nil
-	}
-	if err != nil {
-		v = 0 // a missing file reads as 0, as in keepalived
-	}
-	var weight int
-	var up bool
-	switch eff := v * int64(f.weight); {
-	case f.weight == 0:
-		weight, up = 0, v == 0
-	case f.reverse:
+	f.value = v
+	return f.applyLocked()
+}
+
+// setReverse sets the track entry's reverse before a feed's first value.
+func (f *fileTracker) setReverse(r bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reverse = r
+}
+
+// setWeight applies a reloaded weight to the current value.
+func (f *fileTracker) setWeight(w int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.weight = w
+	return f.applyLocked()
+}
+
+func (f *fileTracker) applyLocked() error {
+	eff := f.value * int64(f.weight)
+	if f.reverse {
 		eff = -eff
-		fallthrough
+	}
+	var to level
+	switch {
+	case f.weight == 0:
+		to = level{0, f.value == 0}
+	case eff <= -254:
+		to = level{0, false}
+	case eff > 0:
+		to = level{int(min(eff, 254)), true}
+	case eff < 0:
+		to = level{int(eff), false}
+	case f.tr == nil:
+		to = level{0, true}
 	default:
-		switch {
-		case eff == 0:
-			return
-		case eff <= -254:
-			weight, up = 0, false
-		case eff > 0:
-			weight, up = int(min(eff, 254)), true
-		default:
-			weight, up = int(eff), false
+		// No effect: keep the weight and take the state in which it
+		// counts for nothing, one step from any other.
+		to = level{f.cur.weight, f.cur.weight <= 0}
+	}
+	if f.tr == nil {
+		// A new Tracker counts from the Router's next update, so
+		// creating it with its level is one step.
+		tr, err := f.router.Track(f.name, to.weight)
+		if err != nil {
+			return err
 		}
+		f.tr, f.cur = tr, to
+		tr.Set(to.up)
+		return nil
 	}
-	tr, terr := f.router.Track(f.name, weight)
-	if terr != nil {
-		return
+	if err := moveTracker(f.tr, f.cur, to); err != nil {
+		return err
 	}
-	tr.Set(up)
-	f.tr = tr
+	f.cur = to
+	return nil
 }
 
 func (f *fileTracker) remove() {
@@ -268,4 +193,46 @@ func (f *fileTracker) remove() {
 		f.tr.Remove()
 		f.tr = nil
 	}
+}
+
+// level is a vrrp.Tracker's weight and state.
+type level struct {
+	weight int
+	up     bool
+}
+
+// effect is what a level does to the priority: a fault, or an addition.
+func (l level) effect() (fault bool, add int) {
+	switch {
+	case l.weight == 0:
+		return !l.up, 0
+	case (l.weight > 0) == l.up:
+		return false, l.weight
+	}
+	return false, 0
+}
+
+// moveTracker takes tr from level from to level to. vrrp changes weight and state in
+// separate steps; of the two orders, the one whose intermediate level has
+// the effect of the start or the end costs one priority change instead of
+// two, and otherwise the one that does not pass through a fault is taken.
+func moveTracker(tr *vrrp.Tracker, from, to level) error {
+	weightFirst := level{to.weight, from.up}
+	stateFirst := level{from.weight, to.up}
+	same := func(a, b level) bool {
+		fa, aa := a.effect()
+		fb, ab := b.effect()
+		return fa == fb && aa == ab
+	}
+	fault := func(l level) bool { f, _ := l.effect(); return f }
+	if same(stateFirst, from) || same(stateFirst, to) ||
+		(!same(weightFirst, from) && !same(weightFirst, to) && fault(weightFirst) && !fault(stateFirst)) {
+		tr.Set(to.up)
+		return tr.SetWeight(to.weight)
+	}
+	if err := tr.SetWeight(to.weight); err != nil {
+		return err
+	}
+	tr.Set(to.up)
+	return nil
 }
