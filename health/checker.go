@@ -350,6 +350,12 @@ func (c *Checker) Run(ctx context.Context) error {
 	stopDelivery, deliveryDone := make(chan struct{}), make(chan struct{})
 	go c.deliver(stopDelivery, deliveryDone)
 
+	// On Linux the probes share one epoll instance for the sockets they wait
+	// on (TCP); it lives until the last probe has returned.
+	ctx, stopPoller := withPoller(ctx, func(err error) {
+		c.log.Warn("health: no shared poller, TCP probes use net.Dialer", "err", err)
+	})
+
 	// Probes run on a pool of workers that grows on demand up to MaxConcurrent
 	// and is kept until Run returns: reusing a goroutine (and its already grown
 	// stack) is cheaper than starting one per probe.
@@ -402,6 +408,7 @@ loop:
 		}
 	}
 	workers.Wait()
+	stopPoller()
 
 	c.mu.Lock()
 	c.state = stateStopped

@@ -23,10 +23,18 @@ func (t TCP) Probe(ctx context.Context) Result {
 	if !t.Addr.IsValid() {
 		return down(start, "tcp: invalid address %s", t.Addr)
 	}
-	conn, err := dialer(t.Bind, "tcp").DialContext(ctx, "tcp", t.Addr.String())
-	if err != nil {
+	if err := connectAndReset(ctx, t.Bind, t.Addr); err != nil {
 		return down(start, "%s", describe(ctx, fmt.Sprintf("tcp: connect %s", t.Addr), err))
 	}
-	closeAbort(conn)
 	return up(start, NoWeight, "tcp: connected to %s", t.Addr)
+}
+
+// dialAndReset is the portable connect: net.Dialer, then closeAbort.
+func dialAndReset(ctx context.Context, bind, addr netip.AddrPort) error {
+	conn, err := dialer(bind, "tcp").DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return err
+	}
+	closeAbort(conn)
+	return nil
 }

@@ -1,0 +1,254 @@
+package health
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// poller waits for the sockets of many probes with one epoll instance that the
+// Checker owns for the length of Run. A probe's socket is then a bare file
+// descriptor: no runtime poll descriptor, finalizer or deadline timer of its
+// own, no epoll_ctl DEL before close. The epoll instance is itself registered
+// with Go's runtime poller, so the one goroutine that harvests completions
+// sleeps like any network read and takes them in batches.
+type poller struct {
+	epfd int      // valid until close; used by wait without taking a reference
+	file *os.File // owns epfd
+	rc   syscall.RawConn
+
+	mu      sync.Mutex
+	next    uint64
+	waiting map[uint64]chan<- uint32
+
+	done chan struct{}
+}
+
+// pollerKey carries the Checker's lazyPoller in the contexts it gives its
+// probes.
+type pollerKey struct{}
+
+// lazyPoller is the Checker's poller, created by the first probe that needs
+// one, so that a Checker without TCP targets has no epoll instance and no
+// harvesting goroutine (and tests of the scheduler in a synctest bubble have
+// no goroutine blocked on the network).
+type lazyPoller struct {
+	mu     sync.Mutex
+	p      *poller
+	failed bool
+	closed bool
+	onErr  func(error)
+}
+
+// withPoller returns ctx carrying a lazily created poller, and the function
+// that stops it once no probe can use it any more. If the poller cannot be
+// created (descriptors exhausted), onErr hears why once and probes take the
+// portable path.
+func withPoller(ctx context.Context, onErr func(error)) (context.Context, func()) {
+	l := &lazyPoller{onErr: onErr}
+	return context.WithValue(ctx, pollerKey{}, l), l.close
+}
+
+func pollerFrom(ctx context.Context) *poller {
+	l, _ := ctx.Value(pollerKey{}).(*lazyPoller)
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p == nil && !l.failed && !l.closed {
+		var err error
+		if l.p, err = newPoller(); err != nil {
+			l.failed = true
+			l.onErr(err)
+		}
+	}
+	return l.p
+}
+
+func (l *lazyPoller) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	if l.p != nil {
+		l.p.close()
+		l.p = nil
+	}
+}
+
+func newPoller() (*poller, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	// Non-blocking, so that os.NewFile hands it to the runtime poller.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(fd), "health-epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	p := &poller{epfd: fd, file: f, rc: rc, waiting: make(map[uint64]chan<- uint32), done: make(chan struct{})}
+	go p.run()
+	return p, nil
+}
+
+// run harvests ready sockets until close, handing each its events.
+func (p *poller) run() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, 256)
+	for {
+		var n int
+		err := p.rc.Read(func(fd uintptr) bool {
+			var err error
+			n, err = unix.EpollWait(int(fd), events, 0)
+			// Returning false waits for the epoll instance to become readable.
+			return err == nil && n > 0
+		})
+		if err != nil {
+			return // closed
+		}
+		p.mu.Lock()
+		for _, ev := range events[:n] {
+			tok := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			if ch, ok := p.waiting[tok]; ok {
+				delete(p.waiting, tok)
+				ch <- ev.Events // buffered: never blocks
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// close stops the harvesting goroutine and closes the epoll instance. No wait
+// may be in progress or start afterwards.
+func (p *poller) close() {
+	p.file.Close()
+	<-p.done
+}
+
+// wait blocks until fd reports one of events (or an error or hang-up, which
+// epoll always reports), or until ctx ends. The registration is one-shot; the
+// caller closes fd afterwards, which also takes it out of the epoll set, so a
+// cancelled wait needs no epoll_ctl DEL.
+func (p *poller) wait(ctx context.Context, fd int, events uint32) (uint32, error) {
+	ch := make(chan uint32, 1)
+	p.mu.Lock()
+	p.next++
+	tok := p.next
+	p.waiting[tok] = ch
+	p.mu.Unlock()
+	// The token, not the descriptor, names the waiter: a descriptor number is
+	// reused as soon as a timed-out probe closes it, and a late event for the
+	// old socket must not wake the new one.
+	ev := unix.EpollEvent{Events: events | unix.EPOLLONESHOT, Fd: int32(uint32(tok)), Pad: int32(uint32(tok >> 32))}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.forget(tok)
+		return 0, os.NewSyscallError("epoll_ctl", err)
+	}
+	select {
+	case got := <-ch:
+		return got, nil
+	case <-ctx.Done():
+		p.forget(tok)
+		return 0, ctx.Err()
+	}
+}
+
+func (p *poller) forget(tok uint64) {
+	p.mu.Lock()
+	delete(p.waiting, tok)
+	p.mu.Unlock()
+}
+
+// connectAndReset opens a TCP connection from bind to addr on a bare
+// non-blocking socket and closes it with an RST, as closeAbort does on the
+// portable path.
+func (p *poller) connectAndReset(ctx context.Context, bind, addr netip.AddrPort) error {
+	family, sa := sockaddr(addr)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	// Set before connecting so that every way out, a timeout included, resets
+	// rather than leaving a FIN exchange and TIME_WAIT behind.
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+		return os.NewSyscallError("setsockopt SO_LINGER", err)
+	}
+	if bind.IsValid() || bind.Port() != 0 {
+		local := bind
+		if !bind.Addr().IsValid() {
+			local = netip.AddrPortFrom(unspecified(family), bind.Port())
+		}
+		_, lsa := sockaddr(local)
+		if err := unix.Bind(fd, lsa); err != nil {
+			return os.NewSyscallError("bind", err)
+		}
+	}
+	switch err := unix.Connect(fd, sa); err {
+	case nil:
+		return nil
+	case unix.EINPROGRESS:
+	default:
+		return os.NewSyscallError("connect", err)
+	}
+	if _, err := p.wait(ctx, fd, unix.EPOLLOUT); err != nil {
+		return err
+	}
+	// A TCP socket reports EPOLLOUT only once established; an error or reset
+	// is in SO_ERROR (keepalived's TCP_CHECK reads the same).
+	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return os.NewSyscallError("getsockopt SO_ERROR", err)
+	}
+	if soerr != 0 {
+		return os.NewSyscallError("connect", syscall.Errno(soerr))
+	}
+	return nil
+}
+
+// rawConnectable reports whether connectAndReset handles this pair: same
+// family and no IPv6 zone (the portable path resolves zone names).
+func rawConnectable(bind, addr netip.AddrPort) bool {
+	a := addr.Addr().Unmap()
+	if a.Zone() != "" {
+		return false
+	}
+	if b := bind.Addr().Unmap(); b.IsValid() && (b.Is4() != a.Is4() || b.Zone() != "") {
+		return false
+	}
+	return true
+}
+
+func sockaddr(ap netip.AddrPort) (int, unix.Sockaddr) {
+	a := ap.Addr().Unmap()
+	if a.Is4() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	}
+	return unix.AF_INET6, &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+}
+
+func unspecified(family int) netip.Addr {
+	if family == unix.AF_INET {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}
+
+// connectAndReset connects with the Checker's poller when it has one, and
+// through net.Dialer otherwise.
+func connectAndReset(ctx context.Context, bind, addr netip.AddrPort) error {
+	if p := pollerFrom(ctx); p != nil && rawConnectable(bind, addr) {
+		return p.connectAndReset(ctx, bind, addr)
+	}
+	return dialAndReset(ctx, bind, addr)
+}
