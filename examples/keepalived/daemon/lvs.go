@@ -337,14 +337,39 @@ func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer,
 		}
 		return health.DNS{Server: addr, Bind: bind, Name: ck.DNS.Name, Type: t}, nil
 	case kaconf.UDPCheck:
-		return health.UDP{Addr: addr, Bind: bind, Payload: ck.UDP.Payload,
-			RequireReply: ck.UDP.RequireReply || len(ck.UDP.ReplyPattern) > 0}, nil
+		u := health.UDP{Addr: addr, Bind: bind, Payload: ck.UDP.Payload, RequireReply: ck.UDP.RequireReply}
+		if len(ck.UDP.ReplyPattern) > 0 {
+			// One byte more than the longest acceptable reply, so that a
+			// longer one reads as too long rather than truncated.
+			u.Match, u.MaxReply = udpReplyMatch(ck.UDP), ck.UDP.MaxReplyLength+1
+		}
+		return u, nil
 	case kaconf.PingCheck:
 		return health.ICMP{Addr: addr.Addr(), Bind: bind.Addr()}, nil
 	case kaconf.FileCheck:
 		return health.File{Path: ck.File.TrackFile, Weight: ck.File.Weight, Reverse: ck.File.Reverse, Dynamic: ck.File.Dynamic}, nil
 	}
 	return nil, fmt.Errorf("checker %s not supported", ck.Type)
+}
+
+// udpReplyMatch is keepalived's UDP_CHECK require_reply pattern: the reply's
+// length must be within min_reply_length..max_reply_length, and its first
+// bytes (as many as the reply and the pattern both have) must equal the
+// pattern's where the mask is set (an X nibble in the file is unset, so
+// ignored). A reply shorter than the pattern passes if its bytes match, as
+// in keepalived. Without a pattern, min/max_reply_length do not apply.
+func udpReplyMatch(u *kaconf.UDPSpec) func([]byte) bool {
+	return func(reply []byte) bool {
+		if len(reply) < u.MinReplyLength || len(reply) > u.MaxReplyLength {
+			return false
+		}
+		for i := range min(len(reply), len(u.ReplyPattern)) {
+			if (reply[i]^u.ReplyPattern[i])&u.ReplyMask[i] != 0 {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 var dnsTypes = map[string]dnsmessage.Type{"": dnsmessage.TypeSOA, "SOA": dnsmessage.TypeSOA, "A": dnsmessage.TypeA,
