@@ -337,6 +337,19 @@ func TestPreemptionRules(t *testing.T) {
 	}
 }
 
+// TestVMACName: a use_vmac name other than vrrp's is reported, not dropped.
+func TestVMACName(t *testing.T) {
+	for name, want := range map[string]string{
+		"vrrp.1": "",
+		"vmac1":  "main.conf:7: warning: vrrp_instance VI_1: use_vmac vmac1: the interface is named vrrp.1 (other names are not supported)",
+	} {
+		_, ds, err := parseFiles(t, map[string]string{"main.conf": instance("VI_1", 1, "use_vmac "+name)})
+		if err != nil || strings.TrimSpace(ds.String()) != want {
+			t.Errorf("use_vmac %s: %v, diagnostics %q; want %q", name, err, ds.String(), want)
+		}
+	}
+}
+
 func TestCheckReadError(t *testing.T) {
 	ds, err := Check("testdata/does-not-exist.conf", nil)
 	if err == nil || errors.Is(err, ErrInvalid) || ds != nil {
