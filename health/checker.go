@@ -165,6 +165,7 @@ type target struct {
 	index            int // in the heap; -1 while probing or removed
 	removed          bool
 	watchers         []*watcher
+	slot             *connSlot // the idle connection kept between probes, if the prober asks
 }
 
 type watcher struct {
@@ -261,6 +262,9 @@ func (c *Checker) Add(t Target) error {
 	}
 	now := time.Now()
 	tg := &target{cfg: t, refs: 1, up: !t.Alpha, weight: NoWeight, since: now, index: -1}
+	if r, ok := t.Prober.(connReuser); ok && r.reusesConn() {
+		tg.slot = &connSlot{}
+	}
 	tg.next = now
 	if t.Warmup > 0 {
 		tg.next = now.Add(time.Duration(c.rand.Int64N(int64(t.Warmup))))
@@ -285,6 +289,9 @@ func (c *Checker) Remove(id string) error {
 	}
 	delete(c.targets, id)
 	t.removed = true
+	if t.slot != nil {
+		t.slot.close()
+	}
 	if t.index >= 0 {
 		heap.Remove(&c.due, t.index)
 	}
@@ -414,6 +421,9 @@ loop:
 	c.state = stateStopped
 	now := time.Now()
 	for _, t := range c.targets {
+		if t.slot != nil {
+			t.slot.close()
+		}
 		if t.cfg.Omega && t.up {
 			t.up, t.since = false, now
 			c.enqueue(delivery{change: t.change(now, "checker stopped (omega)", false), all: true, watchers: slices.Clone(t.watchers)})
@@ -440,6 +450,9 @@ func (c *Checker) worker(ctx context.Context, t *target, jobs <-chan *target, wg
 
 func (c *Checker) probe(ctx context.Context, t *target) {
 	pctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	if t.slot != nil {
+		pctx = context.WithValue(pctx, connSlotKey{}, t.slot)
+	}
 	start := time.Now()
 	r := t.cfg.Prober.Probe(pctx)
 	cancel()

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -36,8 +38,9 @@ func (r StatusRange) String() string {
 
 // HTTP sends one GET request over a fresh connection and checks the response
 // (keepalived's HTTP_GET, and SSL_GET when TLS is set). The request carries
-// "Connection: close"; the body is read only when Regexp or Digest needs it, and
-// never beyond MaxBody bytes.
+// "Connection: close" unless KeepAlive is set; the body is read only when
+// Regexp or Digest needs it or to reuse the connection, and never beyond
+// MaxBody bytes.
 type HTTP struct {
 	// Addr is the server to connect to (connect_ip, connect_port).
 	Addr netip.AddrPort
@@ -76,6 +79,17 @@ type HTTP struct {
 	Digest string
 	// MaxBody bounds the body read; default DefaultMaxBody.
 	MaxBody int64
+
+	// KeepAlive reuses one connection per target between checks (HTTP/1.1
+	// keep-alive) when the probe runs in a Checker, saving the connect, the
+	// TLS handshake and the close of every check. The connection is closed
+	// after any failed check, when the server asks, when the body is longer
+	// than MaxBody, and when the target is removed or the Checker stops; an
+	// idle connection the server has closed is replaced silently. It holds a
+	// descriptor per target. Off by default, as in keepalived, which opens a
+	// connection for every check and so also notices a server that stops
+	// accepting connections.
+	KeepAlive bool
 }
 
 // Probe performs the request.
@@ -84,50 +98,112 @@ func (h HTTP) Probe(ctx context.Context) Result {
 	if !h.Addr.IsValid() {
 		return down(start, "http: invalid address %s", h.Addr)
 	}
-	req, err := h.request()
+	var slot *connSlot
+	if h.KeepAlive {
+		slot = connSlotFrom(ctx)
+	}
+	req, err := h.request(slot != nil)
 	if err != nil {
 		return down(start, "http: %v", err)
 	}
+	if slot != nil {
+		if conn := slot.take(); conn != nil {
+			r, reuse, stale := h.exchange(ctx, start, conn, req, true)
+			if !stale {
+				h.release(slot, conn, reuse)
+				return r
+			}
+			// The server closed the idle connection before this request (its
+			// keep-alive timeout): that says nothing about its health, so try
+			// once more on a new connection, as HTTP clients do.
+			closeAbort(conn)
+		}
+	}
+	conn, r := h.connect(ctx, start, req.Host)
+	if conn == nil {
+		return r
+	}
+	r, reuse, _ := h.exchange(ctx, start, conn, req, false)
+	h.release(slot, conn, reuse && slot != nil)
+	return r
+}
+
+// reusesConn asks the Checker for a connSlot when KeepAlive is set.
+func (h HTTP) reusesConn() bool { return h.KeepAlive }
+
+// connect opens the connection and, for HTTPS, completes the TLS handshake. On
+// failure it returns a nil connection and the failed Result.
+func (h HTTP) connect(ctx context.Context, start time.Time, host string) (net.Conn, Result) {
 	conn, err := dialer(h.Bind, "tcp").DialContext(ctx, "tcp", h.Addr.String())
 	if err != nil {
-		return down(start, "%s", describe(ctx, fmt.Sprintf("http: connect %s", h.Addr), err))
+		return nil, down(start, "%s", describe(ctx, fmt.Sprintf("http: connect %s", h.Addr), err))
 	}
-	defer closeAbort(conn)
+	if !h.TLS {
+		return conn, Result{}
+	}
 	stop := watchConn(ctx, conn)
 	defer stop()
-	if h.TLS {
-		tc := tls.Client(conn, h.tlsConfig(req.Host))
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return down(start, "%s", describe(ctx, "https: TLS handshake with "+h.Addr.String(), err))
-		}
-		conn = tc
+	tc := tls.Client(conn, h.tlsConfig(host))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		closeAbort(conn)
+		return nil, down(start, "%s", describe(ctx, "https: TLS handshake with "+h.Addr.String(), err))
 	}
+	return tc, Result{}
+}
+
+// release keeps conn in slot for the next probe if reuse, and resets it
+// otherwise.
+func (h HTTP) release(slot *connSlot, conn net.Conn, reuse bool) {
+	if reuse {
+		slot.put(conn)
+		return
+	}
+	closeAbort(conn)
+}
+
+// exchange sends req on conn and judges the response. reuse reports that the
+// connection is fit for another request: the check passed, the whole body was
+// read within MaxBody and the server did not ask to close. stale reports that a
+// reused connection failed before any response arrived.
+func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, req *http.Request, reused bool) (r Result, reuse, stale bool) {
+	stop := watchConn(ctx, conn)
+	defer stop()
 	bw := bufio.NewWriterSize(conn, 512)
-	if err := req.Write(bw); err == nil {
+	err := req.Write(bw)
+	if err == nil {
 		err = bw.Flush()
 	}
 	if err != nil {
-		return down(start, "%s", describe(ctx, "http: send request", err))
+		return down(start, "%s", describe(ctx, "http: send request", err)), false, reused && ctx.Err() == nil
 	}
-	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 2048), req)
+	br := bufio.NewReaderSize(conn, 2048)
+	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		return down(start, "%s", describe(ctx, "http: read response", err))
+		stale = reused && ctx.Err() == nil && (err == io.EOF || errors.Is(err, syscall.ECONNRESET))
+		return down(start, "%s", describe(ctx, "http: read response", err)), false, stale
 	}
-	// resp.Body is never closed: Close would drain it, and an endless body never
-	// ends. Closing the connection is all the clean-up needed.
+	// Without keep-alive resp.Body is never closed: Close would drain it, and an
+	// endless body never ends. Closing the connection is all the clean-up needed.
 	if !h.statusOK(resp.StatusCode) {
-		return down(start, "http: status %d not in %s", resp.StatusCode, h.statusList())
-	}
-	if h.Regexp == nil && h.Digest == "" {
-		return up(start, NoWeight, "http: status %d", resp.StatusCode)
+		return down(start, "http: status %d not in %s", resp.StatusCode, h.statusList()), false, false
 	}
 	limit := h.MaxBody
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
+	keep := !req.Close && !resp.Close
+	if h.Regexp == nil && h.Digest == "" {
+		if !keep {
+			return up(start, NoWeight, "http: status %d", resp.StatusCode), false, false
+		}
+		// The body must be consumed before the next request; one longer than
+		// MaxBody is not worth reading to the end.
+		n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, limit+1))
+		return up(start, NoWeight, "http: status %d", resp.StatusCode), err == nil && n <= limit && br.Buffered() == 0, false
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return down(start, "%s", describe(ctx, "http: read body", err))
+		return down(start, "%s", describe(ctx, "http: read body", err)), false, false
 	}
 	truncated := int64(len(body)) > limit
 	if truncated {
@@ -136,24 +212,24 @@ func (h HTTP) Probe(ctx context.Context) Result {
 	if h.Regexp != nil {
 		if matched := h.Regexp.Match(body); matched == h.RegexpNoMatch {
 			if matched {
-				return down(start, "http: body matches %q", h.Regexp)
+				return down(start, "http: body matches %q", h.Regexp), false, false
 			}
-			return down(start, "http: body does not match %q", h.Regexp)
+			return down(start, "http: body does not match %q", h.Regexp), false, false
 		}
 	}
 	if h.Digest != "" {
 		if truncated {
-			return down(start, "http: body longer than %d bytes, cannot check digest", limit)
+			return down(start, "http: body longer than %d bytes, cannot check digest", limit), false, false
 		}
 		sum := md5.Sum(body)
 		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, h.Digest) {
-			return down(start, "http: body digest %s, want %s", got, h.Digest)
+			return down(start, "http: body digest %s, want %s", got, h.Digest), false, false
 		}
 	}
-	return up(start, NoWeight, "http: status %d, body ok", resp.StatusCode)
+	return up(start, NoWeight, "http: status %d, body ok", resp.StatusCode), keep && !truncated && br.Buffered() == 0, false
 }
 
-func (h HTTP) request() (*http.Request, error) {
+func (h HTTP) request(keepAlive bool) (*http.Request, error) {
 	path := h.Path
 	if path == "" {
 		path = "/"
@@ -180,7 +256,7 @@ func (h HTTP) request() (*http.Request, error) {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "lvskit-health")
 	}
-	req.Close = true
+	req.Close = !keepAlive
 	return req, nil
 }
 

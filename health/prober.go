@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -68,7 +69,11 @@ func watchConn(ctx context.Context, conn net.Conn) (stop func() bool) {
 // closeAbort closes a TCP connection with an RST instead of a FIN, so that a
 // director checking thousands of servers does not collect TIME_WAIT sockets and
 // exhaust its ephemeral ports (HAProxy's checks do the same).
+// A TLS connection is reset underneath, without a close_notify.
 func closeAbort(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}

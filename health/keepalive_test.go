@@ -1,0 +1,247 @@
+package health_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lvskit/lvskit/health"
+)
+
+// countingServer is an HTTP/1.1 server with keep-alive that counts the
+// connections it accepts and the ones that have ended.
+func countingServer(t *testing.T, h http.Handler, tls bool) (addr netip.AddrPort, opened, closed *atomic.Int32) {
+	t.Helper()
+	opened, closed = new(atomic.Int32), new(atomic.Int32)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			closed.Add(1)
+		}
+	}
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return netip.MustParseAddrPort(srv.Listener.Addr().String()), opened, closed
+}
+
+// probeTwice probes h twice with one target's idle-connection slot, as a
+// Checker does, and returns both results.
+func probeTwice(t *testing.T, h health.HTTP, timeout time.Duration) (first, second health.Result) {
+	t.Helper()
+	ctx, closeSlot := health.WithConnSlot(t.Context())
+	defer closeSlot()
+	return probe(t, wrapCtx{h, ctx}, timeout), probe(t, wrapCtx{h, ctx}, timeout)
+}
+
+// wrapCtx probes p with the values of vals (the slot) and the deadline of the
+// context Probe is given.
+type wrapCtx struct {
+	p    health.Prober
+	vals context.Context
+}
+
+func (w wrapCtx) Probe(ctx context.Context) health.Result {
+	d, _ := ctx.Deadline()
+	vctx, cancel := context.WithDeadline(w.vals, d)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	return w.p.Probe(vctx)
+}
+
+func TestHTTPKeepAlive(t *testing.T) {
+	noLeaks(t)
+	var requests atomic.Int32
+	addr, opened, closed := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		switch r.URL.Path {
+		case "/flaky": // every third request fails
+			if n%3 == 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		case "/close": // the server drops every connection after answering
+			w.Header().Set("Content-Length", "2")
+			io.WriteString(w, "ok")
+			c, _, _ := http.NewResponseController(w).Hijack()
+			c.Close()
+			return
+		case "/big":
+			io.WriteString(w, strings.Repeat("x", 10000))
+			return
+		}
+		io.WriteString(w, "healthy")
+	}), false)
+
+	for _, tc := range []struct {
+		name         string
+		h            health.HTTP
+		probes       int
+		wantOpened   int32
+		wantAllUp    bool
+		wantRequests int32
+	}{
+		// One connection carries every check.
+		{"reused", health.HTTP{Path: "/ok", KeepAlive: true}, 5, 1, true, 5},
+		{"regexp body read and reused", health.HTTP{Path: "/ok", KeepAlive: true, Regexp: regexp.MustCompile("healthy")}, 5, 1, true, 5},
+		// Without KeepAlive every check has its own connection.
+		{"default", health.HTTP{Path: "/ok"}, 5, 5, true, 5},
+		// A failed check closes the connection: probes 3 and 6 fail, so probes
+		// 1-3 and 4-6 have one connection each.
+		{"failure closes", health.HTTP{Path: "/flaky", KeepAlive: true}, 6, 2, false, 6},
+		// A body over MaxBody is not read to the end, so its connection goes.
+		{"long body not reused", health.HTTP{Path: "/big", KeepAlive: true, MaxBody: 1000}, 3, 3, true, 3},
+		// A connection the server dropped while idle is replaced without a
+		// failure: every check after the first tries the old one, then a new one.
+		{"stale replaced", health.HTTP{Path: "/close", KeepAlive: true}, 4, 4, true, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requests.Store(0)
+			o0, c0 := opened.Load(), closed.Load()
+			tc.h.Addr = addr
+			ctx, closeSlot := health.WithConnSlot(t.Context())
+			allUp := true
+			for range tc.probes {
+				r := probe(t, wrapCtx{tc.h, ctx}, 5*time.Second)
+				allUp = allUp && r.Up
+			}
+			if got := opened.Load() - o0; got != tc.wantOpened {
+				t.Errorf("%d connections for %d probes, want %d", got, tc.probes, tc.wantOpened)
+			}
+			if allUp != tc.wantAllUp || requests.Load() != tc.wantRequests {
+				t.Errorf("all up %v after %d requests, want %v after %d", allUp, requests.Load(), tc.wantAllUp, tc.wantRequests)
+			}
+			// Removing the target closes the idle connection.
+			closeSlot()
+			for closed.Load()-c0 != opened.Load()-o0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestHTTPKeepAliveMisbehaving repeats the misbehaving servers with KeepAlive:
+// the same results, and no connection kept from a failed or unfinished check.
+func TestHTTPKeepAliveMisbehaving(t *testing.T) {
+	noLeaks(t)
+	hang := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	reset := rawServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
+	var endlessConns atomic.Int32
+	endless := rawServer(t, func(c net.Conn) {
+		endlessConns.Add(1)
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstatus: healthy\n")
+		chunk := []byte(strings.Repeat("x", 4096))
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	short := 300 * time.Millisecond
+	for _, tc := range []struct {
+		name    string
+		h       health.HTTP
+		timeout time.Duration
+		up      bool
+		reason  string
+	}{
+		{"hang", health.HTTP{Addr: hang}, short, false, "timeout"},
+		{"reset", health.HTTP{Addr: reset}, 5 * time.Second, false, "read response"},
+		{"endless body, regexp", health.HTTP{Addr: endless, Regexp: regexp.MustCompile(`status: healthy`), MaxBody: 64 << 10}, time.Minute, true, "body ok"},
+		{"endless body, status only", health.HTTP{Addr: endless, MaxBody: 64 << 10}, time.Minute, true, "status 200"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.h.KeepAlive = true
+			first, second := probeTwice(t, tc.h, tc.timeout)
+			wantResult(t, first, tc.up, tc.reason)
+			wantResult(t, second, tc.up, tc.reason)
+		})
+	}
+	if n := endlessConns.Load(); n != 4 {
+		t.Errorf("endless body: %d connections for 4 probes, want one each (never reused)", n)
+	}
+}
+
+// TestHTTPSKeepAlive reuses the TLS session's connection: one handshake.
+func TestHTTPSKeepAlive(t *testing.T) {
+	noLeaks(t)
+	addr, opened, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), true)
+	first, second := probeTwice(t, health.HTTP{Addr: addr, TLS: true, InsecureSkipVerify: true, KeepAlive: true}, 5*time.Second)
+	wantResult(t, first, true, "status 200")
+	wantResult(t, second, true, "status 200")
+	if n := opened.Load(); n != 1 {
+		t.Errorf("%d TLS connections for two probes, want 1", n)
+	}
+}
+
+// TestCheckerKeepAlive shows the Checker keeping one connection per target and
+// closing it when the target is removed and when Run returns.
+func TestCheckerKeepAlive(t *testing.T) {
+	noLeaks(t)
+	addr, opened, closed := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), false)
+	c := health.NewChecker(nil)
+	for i := range 2 {
+		if err := c.Add(health.Target{ID: fmt.Sprint("web", i), Prober: health.HTTP{Addr: addr, KeepAlive: true}, Interval: 10 * time.Millisecond, Warmup: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	for !probedAtLeast(c, 5) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := opened.Load(); n != 2 {
+		t.Errorf("%d connections for two targets, want 2", n)
+	}
+	if err := c.Remove("web0"); err != nil {
+		t.Fatal(err)
+	}
+	for closed.Load() != 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for closed.Load() != 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := opened.Load(); n != 2 {
+		t.Errorf("%d connections in all, want 2", n)
+	}
+}
+
+func probedAtLeast(c *health.Checker, n uint64) bool {
+	for _, s := range c.Snapshot() {
+		if s.Probes < n {
+			return false
+		}
+	}
+	return true
+}
