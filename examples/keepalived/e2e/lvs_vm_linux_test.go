@@ -24,7 +24,8 @@ var lvsSamples = []string{"lvs-dr-master.conf", "lvs-dr-backup.conf", "lvs-dr-du
 // SIGTERM lvskit must leave no service behind. The same boot runs the checker
 // cases (checkersScript, verifyCheckers): TCP_CHECK, SSL_GET, DNS_CHECK,
 // UDP_CHECK, PING_CHECK and FILE_CHECK taking real servers out and back,
-// quorum and sorry server, and lvs_sync_daemon following its instance.
+// quorum and sorry server, and lvs_sync_daemon following its instance; and
+// the two-node sync daemon failover (syncScript, verifySyncFailover).
 func TestLVSSamplesInVM(t *testing.T) {
 	var script strings.Builder
 	script.WriteString(`set -u
@@ -75,10 +76,11 @@ ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
 	res := vmtest.Run(t, vmtest.Options{
 		Builds:       []vmtest.Build{{Name: "lvskit-keepalived", Package: "github.com/lvskit/lvskit/examples/keepalived"}, checkersBuild},
 		HostPrograms: []string{"ipvsadm", "ip", "keepalived"},
-		Modules:      []string{"ip_vs", "ip_vs_wrr", "ip_vs_rr", "ip_vs_wlc", "dummy"},
-		Runs:         []vmtest.Command{{Name: "lvs-samples", Args: []string{"sh", "-c", script.String()}}, checkersRun()},
+		Modules:      []string{"ip_vs", "ip_vs_wrr", "ip_vs_rr", "ip_vs_wlc", "dummy", "veth"},
+		Runs:         []vmtest.Command{{Name: "lvs-samples", Args: []string{"sh", "-c", script.String()}}, checkersRun(), syncRun()},
 	})
 	t.Run("checkers", func(t *testing.T) { verifyCheckers(t, res.Runs[1].Output) })
+	t.Run("sync-failover", func(t *testing.T) { verifySyncFailover(t, res.Runs[2].Output) })
 	out := res.Runs[0].Output
 	sections := splitSections(out)
 	for _, name := range lvsSamples {
