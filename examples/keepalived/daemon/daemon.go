@@ -52,6 +52,8 @@ type Daemon struct {
 	conf    *kaconf.Config
 	ctx     context.Context // Run's; nil before Run
 	running bool
+	// built holds conf's virtual servers' library values (buildLVS).
+	built map[string]*vsBuilt
 
 	instances map[string]*instance
 	groups    map[string]*notifier // sync group name → its notify runner
@@ -88,17 +90,19 @@ func New(cfg Config) (*Daemon, kaconf.Diagnostics, error) {
 	if err != nil {
 		return nil, diags, err
 	}
-	return &Daemon{cfg: cfg, log: log, conf: conf}, diags, nil
-}
-
-// load parses and additionally checks what the daemon itself needs from the
-// file, so that Reload can refuse a file before touching anything.
-func load(path string, opts *kaconf.Options) (*kaconf.Config, kaconf.Diagnostics, error) {
-	conf, diags, err := kaconf.Parse(path, opts)
+	built, err := buildLVS(conf, nil, nil)
 	if err != nil {
 		return nil, diags, err
 	}
-	if _, err := conf.IPVSVirtualServers(); err != nil {
+	return &Daemon{cfg: cfg, log: log, conf: conf, built: built}, diags, nil
+}
+
+// load parses and additionally checks what the daemon itself needs from the
+// instances, so that Reload can refuse a file before touching anything
+// (buildLVS checks the virtual servers).
+func load(path string, opts *kaconf.Options) (*kaconf.Config, kaconf.Diagnostics, error) {
+	conf, diags, err := kaconf.Parse(path, opts)
+	if err != nil {
 		return nil, diags, err
 	}
 	for _, in := range conf.Instances {
@@ -162,7 +166,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // start brings up everything conf describes on an empty daemon.
 func (d *Daemon) start(conf *kaconf.Config) error {
-	if err := d.startLVS(conf); err != nil {
+	if err := d.startLVS(conf, d.built); err != nil {
 		return err
 	}
 	return d.applyVRRP(conf, nil)
@@ -183,13 +187,18 @@ func (d *Daemon) Reload() (kaconf.Diagnostics, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old := d.conf
-	d.conf = conf
+	start := time.Now()
+	built, err := buildLVS(conf, d.built, d.conf)
+	if err != nil {
+		d.log.Error("reload refused: the running configuration stays", "err", err)
+		return diags, err
+	}
+	old, prevBuilt := d.conf, d.built
+	d.conf, d.built = conf, built
 	if !d.running || d.ctx.Err() != nil {
 		return diags, nil
 	}
-	start := time.Now()
-	if err := d.reloadLVS(old, conf); err != nil {
+	if err := d.reloadLVS(prevBuilt, built, conf); err != nil {
 		d.log.Error("reload: virtual servers", "err", err)
 		return diags, err
 	}

@@ -320,3 +320,67 @@ func TestMiscCheckScriptUser(t *testing.T) {
 		t.Fatalf("IPVS table after more checks:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// TestReloadChangesOnlyWhatChanged: a reload that removes, adds, changes and
+// keeps virtual servers ends with the table the new file describes, written
+// in as many operations as changed (a removed service, a created service
+// with its destination, one destination's weight).
+func TestReloadChangesOnlyWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.conf")
+	vs := func(addr string, weight int) string {
+		return "virtual_server " + addr + " 80 {\n lb_algo rr\n lb_kind DR\n protocol TCP\n" +
+			" real_server 10.99.1.1 80 {\n  weight " + strconv.Itoa(weight) + "\n }\n}\n"
+	}
+	os.WriteFile(path, []byte(vs("10.99.0.1", 1)+vs("10.99.0.2", 1)+vs("10.99.0.3", 1)), 0o644)
+	tab := ipvstest.New(nil)
+	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitTable(t, tab, described(t, path))
+
+	writes := tab.Writes()
+	// 10.99.0.1's weight changes, 10.99.0.2 goes, 10.99.0.3 stays (moved
+	// up a block), 10.99.0.4 comes.
+	os.WriteFile(path, []byte(vs("10.99.0.3", 1)+vs("10.99.0.1", 5)+vs("10.99.0.4", 1)), 0o644)
+	if _, err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	waitTable(t, tab, described(t, path))
+	if got := tab.Writes() - writes; got != 4 {
+		t.Errorf("the reload wrote %d times, want 4 (delete 10.99.0.2, create 10.99.0.4 and its destination, 10.99.0.1's weight)", got)
+	}
+}
+
+// TestFileCheckReadsTrackFile: FILE_CHECK names a track_file definition and
+// reads that definition's file (not a file named like the definition); a
+// non-zero value with weight 0 takes the real server out.
+func TestFileCheckReadsTrackFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.conf")
+	rsFile := filepath.Join(dir, "rs1")
+	os.WriteFile(rsFile, []byte("0\n"), 0o644)
+	conf := "track_file rs1 {\n file " + rsFile + "\n weight 0\n}\n" +
+		"virtual_server 10.99.0.1 80 {\n delay_loop 1\n lb_algo rr\n lb_kind DR\n protocol TCP\n" +
+		" real_server 10.99.1.1 80 {\n  FILE_CHECK {\n   track_file rs1\n   weight 0\n  }\n }\n" +
+		" real_server 10.99.1.2 80 {\n }\n}\n"
+	os.WriteFile(path, []byte(conf), 0o644)
+	tab := ipvstest.New(nil)
+	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	all := described(t, path)
+	waitTable(t, tab, all)
+	os.WriteFile(rsFile, []byte("1\n"), 0o644)
+	waitTable(t, tab, slices.DeleteFunc(slices.Clone(all), func(l string) bool { return strings.Contains(l, "10.99.1.1:80") }))
+}

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"sync"
 
@@ -43,7 +45,7 @@ type lvs struct {
 	syncOn   map[ipvs.SyncState]bool
 }
 
-func (d *Daemon) startLVS(conf *kaconf.Config) error {
+func (d *Daemon) startLVS(conf *kaconf.Config, built map[string]*vsBuilt) error {
 	if len(conf.VirtualServers) == 0 && conf.Global.LVSSyncDaemon == nil {
 		return nil
 	}
@@ -64,7 +66,7 @@ func (d *Daemon) startLVS(conf *kaconf.Config) error {
 	l.agg = &aggregate{rec: l.rec, state: map[netip.AddrPort]map[string]checkState{}}
 	d.lvs = l
 	d.lvsEvents.Store(l)
-	if err := d.reloadLVS(nil, conf); err != nil {
+	if err := d.applyLVS(nil, built, conf); err != nil {
 		d.stopLVS()
 		return err
 	}
@@ -97,31 +99,74 @@ func syncVRID(conf *kaconf.Config) int {
 	return 0
 }
 
-// reloadLVS brings the health checks and the desired IPVS state to conf and
-// reconciles once, writing only the difference.
-func (d *Daemon) reloadLVS(old, conf *kaconf.Config) error {
+// reloadLVS brings the health checks and the desired IPVS state from the
+// virtual servers built as prev to those built as next (see buildLVS).
+func (d *Daemon) reloadLVS(prev, next map[string]*vsBuilt, conf *kaconf.Config) error {
+	if d.lvs == nil {
+		return d.startLVS(conf, next)
+	}
+	return d.applyLVS(prev, next, conf)
+}
+
+// applyLVS hands the reconciler only the virtual servers that changed
+// between prev and next (none is nil: a first start), writes the difference
+// without reading the kernel back (the periodic reconciliation does that),
+// and starts and stops only the changed virtual servers' checkers.
+func (d *Daemon) applyLVS(prev, next map[string]*vsBuilt, conf *kaconf.Config) error {
 	l := d.lvs
-	if l == nil {
-		if len(conf.VirtualServers) == 0 && conf.Global.LVSSyncDaemon == nil {
-			return nil
+	var update []ipvs.VirtualServer
+	newKeys := map[ipvs.ServiceKey]bool{}
+	newChecks := map[string]check{}
+	for _, vs := range conf.VirtualServers { // file order: creation order
+		b := next[vs.ID()]
+		if prev[vs.ID()] == b {
+			continue
 		}
-		return d.startLVS(conf)
+		update = append(update, b.vss...)
+		for _, v := range b.vss {
+			newKeys[v.Service.Key().Canonical()] = true
+		}
+		maps.Copy(newChecks, b.checks)
 	}
-	vss, err := conf.IPVSVirtualServers()
-	if err != nil {
-		return err
+	var remove []ipvs.ServiceKey
+	oldChecks := map[string]bool{}
+	for id, b := range prev {
+		if next[id] == b {
+			continue
+		}
+		for _, v := range b.vss {
+			if k := v.Service.Key().Canonical(); !newKeys[k] {
+				remove = append(remove, k)
+			}
+		}
+		for cid := range b.checks {
+			oldChecks[cid] = true
+		}
 	}
-	want, err := checks(conf)
-	if err != nil {
-		return err
+	l.ownedMu.Lock()
+	for k := range newKeys {
+		l.owned[k] = true
 	}
-	for id, stop := range l.checks {
-		if _, ok := want[id]; !ok {
-			stop()
+	l.ownedMu.Unlock()
+	if prev == nil {
+		if err := l.rec.SetDesired(update); err != nil {
+			return err
+		}
+	} else {
+		if err := l.rec.Update(update...); err != nil {
+			return err
+		}
+		if err := l.rec.Remove(remove...); err != nil {
+			return err
+		}
+	}
+	for id := range oldChecks {
+		if _, ok := newChecks[id]; !ok && l.checks[id] != nil {
+			l.checks[id]()
 			delete(l.checks, id)
 		}
 	}
-	for id, c := range want {
+	for id, c := range newChecks {
 		if l.checks[id] != nil {
 			continue
 		}
@@ -139,18 +184,10 @@ func (d *Daemon) reloadLVS(old, conf *kaconf.Config) error {
 			l.agg.remove(c.rs, id)
 		}
 	}
-	l.ownedMu.Lock()
-	for _, vs := range vss {
-		l.owned[vs.Service.Key().Canonical()] = true
-	}
-	l.ownedMu.Unlock()
-	if err := l.rec.SetDesired(vss); err != nil {
-		return err
-	}
-	if _, err := l.rec.Reconcile(d.ctx); err != nil {
+	if _, err := l.rec.ReconcileDesired(d.ctx); err != nil {
 		return fmt.Errorf("program IPVS: %w", err)
 	}
-	if old != nil {
+	if prev != nil {
 		l.setSync(conf.Global.LVSSyncDaemon, syncVRID(conf))
 	}
 	return nil
@@ -250,54 +287,92 @@ type check struct {
 	target health.Target
 }
 
-// checks builds every real server checker of conf, keyed by an ID that
+// vsBuilt is one virtual_server's library values: its IPVS services and its
+// real servers' checkers. The daemon keeps them across reloads, so that a
+// reload compares an unchanged virtual server instead of rebuilding,
+// re-validating and re-diffing it.
+type vsBuilt struct {
+	src    *kaconf.VirtualServer
+	group  *kaconf.VirtualServerGroup
+	vss    []ipvs.VirtualServer
+	checks map[string]check // by checker target ID
+}
+
+// buildLVS builds conf's virtual servers by kaconf.VirtualServer.ID,
+// reusing the values built from old (the same *vsBuilt in prev) for a
+// virtual server equal to the one they were built from, with an equal group,
+// when what checkers read outside their block (global_defs' script_user,
+// the track_files FILE_CHECK names) is equal too. It touches nothing, so an
+// error refuses the file.
+func buildLVS(conf *kaconf.Config, prev map[string]*vsBuilt, old *kaconf.Config) (map[string]*vsBuilt, error) {
+	if old == nil || !reflect.DeepEqual(old.Global, conf.Global) || !reflect.DeepEqual(old.TrackFiles, conf.TrackFiles) {
+		prev = nil
+	}
+	out := make(map[string]*vsBuilt, len(conf.VirtualServers))
+	for _, vs := range conf.VirtualServers {
+		g := conf.Group(vs.Group)
+		if b := prev[vs.ID()]; b != nil && reflect.DeepEqual(b.src, vs) && reflect.DeepEqual(b.group, g) {
+			out[vs.ID()] = b
+			continue
+		}
+		vss, err := conf.IPVSVirtualServer(vs)
+		if err != nil {
+			return nil, err
+		}
+		cks, err := vsChecks(vs, conf)
+		if err != nil {
+			return nil, err
+		}
+		out[vs.ID()] = &vsBuilt{src: vs, group: g, vss: vss, checks: cks}
+	}
+	return out, nil
+}
+
+// vsChecks builds every real server checker of vs, keyed by an ID that
 // hashes its definition: an unchanged checker keeps its ID across reloads
 // and so its state.
-func checks(conf *kaconf.Config) (map[string]check, error) {
+func vsChecks(vs *kaconf.VirtualServer, conf *kaconf.Config) (map[string]check, error) {
 	out := map[string]check{}
-	for _, vs := range conf.VirtualServers {
-		for _, rs := range vs.RealServers {
-			port := rs.Port
-			if port == 0 {
-				port = vs.Port
+	for _, rs := range vs.RealServers {
+		port := rs.Port
+		if port == 0 {
+			port = vs.Port
+		}
+		ap := netip.AddrPortFrom(rs.Addr, port)
+		for _, ck := range rs.Checkers {
+			p, err := prober(ck, vs, rs, ap, conf)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", ck.Pos, ck.Type, err)
 			}
-			ap := netip.AddrPortFrom(rs.Addr, port)
-			for _, ck := range rs.Checkers {
-				p, err := prober(ck, vs, rs, ap, &conf.Global)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %s: %w", ck.Pos, ck.Type, err)
-				}
-				// The hash includes what the checker does not say itself: the
-				// account a MISC_CHECK runs as through global_defs' script_user.
-				var cred *health.Credential
-				if e, ok := p.(health.Exec); ok {
-					cred = e.Credential
-				}
-				b, _ := json.Marshal(struct {
-					*kaconf.Checker
-					Credential *health.Credential
-				}{ck, cred})
-				sum := sha256.Sum256(append(b, ap.String()...))
-				id := fmt.Sprintf("%s %s %s", ck.Type, ap, hex.EncodeToString(sum[:6]))
-				timeout := ck.ConnectTimeout
-				if ck.Misc != nil {
-					timeout = ck.Misc.Timeout
-				}
-				warm := ck.Warmup
-				if warm == 0 {
-					warm = -1
-				}
-				out[id] = check{rs: ap, target: health.Target{ID: id, Prober: p, Interval: ck.DelayLoop, Timeout: timeout,
-					Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, Warmup: warm, Alpha: ck.Alpha || rs.Alpha || vs.Alpha,
-					Omega: vs.Omega}}
+			// The hash includes what the checker does not say itself: the
+			// account a MISC_CHECK runs as through global_defs' script_user.
+			var cred *health.Credential
+			if e, ok := p.(health.Exec); ok {
+				cred = e.Credential
 			}
+			b, _ := json.Marshal(struct {
+				*kaconf.Checker
+				Credential *health.Credential
+			}{ck, cred})
+			sum := sha256.Sum256(append(b, ap.String()...))
+			id := fmt.Sprintf("%s %s %s", ck.Type, ap, hex.EncodeToString(sum[:6]))
+			timeout := ck.ConnectTimeout
+			if ck.Misc != nil {
+				timeout = ck.Misc.Timeout
+			}
+			warm := ck.Warmup
+			if warm == 0 {
+				warm = -1
+			}
+			out[id] = check{rs: ap, target: health.Target{ID: id, Prober: p, Interval: ck.DelayLoop, Timeout: timeout,
+				Retry: ck.Retry, DelayBeforeRetry: ck.DelayBeforeRetry, Warmup: warm, Alpha: ck.Alpha || rs.Alpha || vs.Alpha,
+				Omega: vs.Omega}}
 		}
 	}
 	return out, nil
 }
 
-// prober maps a kaconf checker to the health prober that does the same.
-func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer, ap netip.AddrPort, g *kaconf.GlobalDefs) (health.Prober, error) {
+func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer, ap netip.AddrPort, conf *kaconf.Config) (health.Prober, error) {
 	addr := ap
 	if ck.ConnectIP.IsValid() {
 		addr = netip.AddrPortFrom(ck.ConnectIP, addr.Port())
@@ -325,7 +400,7 @@ func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer,
 		if len(ck.Misc.Script.Args) == 0 {
 			return nil, errors.New("empty misc_path")
 		}
-		cred, err := scriptCredential(ck.Misc.Script, g)
+		cred, err := scriptCredential(ck.Misc.Script, &conf.Global)
 		if err != nil {
 			return nil, err
 		}
@@ -347,7 +422,12 @@ func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer,
 	case kaconf.PingCheck:
 		return health.ICMP{Addr: addr.Addr(), Bind: bind.Addr()}, nil
 	case kaconf.FileCheck:
-		return health.File{Path: ck.File.TrackFile, Weight: ck.File.Weight, Reverse: ck.File.Reverse, Dynamic: ck.File.Dynamic}, nil
+		// FILE_CHECK names a track_file definition; its file is what is read.
+		f := trackFile(conf, ck.File.TrackFile)
+		if f == nil {
+			return nil, fmt.Errorf("no track_file %s", ck.File.TrackFile)
+		}
+		return health.File{Path: f.File, Weight: ck.File.Weight, Reverse: ck.File.Reverse, Dynamic: ck.File.Dynamic}, nil
 	}
 	return nil, fmt.Errorf("checker %s not supported", ck.Type)
 }

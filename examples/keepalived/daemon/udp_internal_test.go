@@ -44,8 +44,8 @@ func TestUDPCheckReplyPattern(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, check string
-		reply      *string
-		up         bool
+		reply       *string
+		up          bool
 	}{
 		{"exact", "require_reply 706f6e67", ptr("pong"), true},
 		{"longer reply, prefix compared", "require_reply 706f6e67", ptr("pong\n"), true},
@@ -75,7 +75,7 @@ func TestUDPCheckReplyPattern(t *testing.T) {
 			}
 			vs := c.VirtualServers[0]
 			rs := vs.RealServers[0]
-			p, err := prober(rs.Checkers[0], vs, rs, netip.AddrPortFrom(rs.Addr, rs.Port), &c.Global)
+			p, err := prober(rs.Checkers[0], vs, rs, netip.AddrPortFrom(rs.Addr, rs.Port), c)
 			if err != nil {
 				t.Fatal(err)
 			}

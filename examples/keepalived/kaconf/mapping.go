@@ -3,6 +3,7 @@ package kaconf
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/lvskit/lvskit/ipvs"
 	"github.com/lvskit/lvskit/vrrp"
@@ -64,24 +65,54 @@ func (in *Instance) VRRPConfig(g *GlobalDefs) vrrp.Config {
 // it: the caller reports checker results to the reconciler. Neither is
 // sorry_server_inhibit, which ipvs.VirtualServer has no field for.
 func (c *Config) IPVSVirtualServers() ([]ipvs.VirtualServer, error) {
-	groups := map[string]*VirtualServerGroup{}
-	for _, g := range c.VirtualServerGroups {
-		groups[g.Name] = g
-	}
 	var out []ipvs.VirtualServer
 	for _, vs := range c.VirtualServers {
-		keys, err := vs.serviceKeys(groups)
+		vss, err := c.IPVSVirtualServer(vs)
 		if err != nil {
 			return nil, err
 		}
-		for _, k := range keys {
-			out = append(out, vs.ipvs(k))
-		}
+		out = append(out, vss...)
 	}
 	return out, nil
 }
 
-func (vs *VirtualServer) serviceKeys(groups map[string]*VirtualServerGroup) ([]ipvs.ServiceKey, error) {
+// IPVSVirtualServer is IPVSVirtualServers for one of c's virtual servers:
+// its services, one per address and port of its group. A daemon that keeps
+// the values of unchanged virtual servers across reloads builds only the
+// changed ones with it.
+func (c *Config) IPVSVirtualServer(vs *VirtualServer) ([]ipvs.VirtualServer, error) {
+	keys, err := vs.serviceKeys(c.Group(vs.Group))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ipvs.VirtualServer, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, vs.ipvs(k))
+	}
+	return out, nil
+}
+
+// Group returns the virtual_server_group of that name, or nil.
+func (c *Config) Group(name string) *VirtualServerGroup {
+	if name == "" {
+		return nil
+	}
+	for _, g := range c.VirtualServerGroups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// ID names the virtual server in the file: "192.0.2.1:80 TCP",
+// "fwmark 7", "group web TCP". It is unique in a valid Config.
+func (vs *VirtualServer) ID() string {
+	return strings.TrimSpace(vs.name() + " " + vs.Protocol)
+}
+
+// serviceKeys lists vs's services; g is its group, if it names one.
+func (vs *VirtualServer) serviceKeys(g *VirtualServerGroup) ([]ipvs.ServiceKey, error) {
 	proto := map[string]ipvs.Protocol{"TCP": ipvs.TCP, "UDP": ipvs.UDP, "SCTP": ipvs.SCTP}[vs.Protocol]
 	switch {
 	case vs.FWMark != 0:
@@ -89,8 +120,7 @@ func (vs *VirtualServer) serviceKeys(groups map[string]*VirtualServerGroup) ([]i
 	case vs.Group == "":
 		return []ipvs.ServiceKey{{Address: vs.Addr, Port: vs.Port, Protocol: proto}}, nil
 	}
-	g, ok := groups[vs.Group]
-	if !ok {
+	if g == nil {
 		return nil, fmt.Errorf("kaconf: virtual_server %s: no virtual_server_group %s", vs.name(), vs.Group)
 	}
 	var keys []ipvs.ServiceKey

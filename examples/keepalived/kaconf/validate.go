@@ -100,7 +100,7 @@ func (p parser) validate(c *Config) {
 	}
 	seen := map[string]Pos{}
 	for _, vs := range c.VirtualServers {
-		key := vs.Protocol + " " + vs.name()
+		key := vs.ID()
 		if prev, dup := seen[key]; dup {
 			p.errorf(vs.Pos, "virtual_server %s (%s) already defined at %s", vs.name(), vs.Protocol, prev)
 		}
