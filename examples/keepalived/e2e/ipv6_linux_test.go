@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/lvskit/lvskit/internal/netns"
 	"github.com/lvskit/lvskit/internal/testenv"
@@ -82,22 +81,12 @@ func TestIPv6(t *testing.T) {
 	}
 }
 
-// waitNeigh waits (10 s at most) until n's neighbour entry for a has the
-// link-layer address mac, without sending anything to a.
+// waitNeigh waits until n's neighbour entry for a has the link-layer
+// address mac, without sending anything to a.
 func waitNeigh(t testing.TB, n *netns.Node, a netip.Addr, mac string, procs ...*netns.Process) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		got := neighMAC(n, a)
-		if got == mac {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, p := range procs {
-				t.Logf("log:\n%s", p.Output())
-			}
-			all, _ := n.Exec("ip", "-6", "neigh")
-			t.Fatalf("neighbour entry for %s is %q, want %s\n%s", a, got, mac, all)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually(t, func() bool { return neighMAC(n, a) == mac }, func() string {
+		all, _ := n.Exec("ip", "-6", "neigh")
+		return fmt.Sprintf("neighbour entry for %s is %q, want %s\n%s", a, neighMAC(n, a), mac, all)
+	}, procs...)
 }

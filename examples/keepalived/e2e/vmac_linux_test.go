@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lvskit/lvskit/internal/netns"
 	"github.com/lvskit/lvskit/internal/testenv"
@@ -92,24 +91,17 @@ func linkMAC(t testing.TB, n *netns.Node, dev string) string {
 }
 
 // clientSees pings a from the client until a reply comes with the TTL of the
-// node that should hold it (10 s at most), then checks that the client's
-// neighbour entry for a is mac.
+// node that should hold it, then checks that the client's neighbour entry
+// for a is mac.
 func clientSees(t testing.TB, client *netns.Node, a netip.Addr, mac string, ttl int, procs ...*netns.Process) {
 	t.Helper()
 	var out string
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	eventually(t, func() bool {
 		out, _ = client.Exec("ping", "-n", "-c", "1", "-W", "1", a.String())
-		if strings.Contains(out, fmt.Sprintf(" ttl=%d ", ttl)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			for _, p := range procs {
-				t.Logf("log:\n%s", p.Output())
-			}
-			t.Fatalf("no ping reply from %s with ttl %d (the node that should hold it):\n%s", a, ttl, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return strings.Contains(out, fmt.Sprintf(" ttl=%d ", ttl))
+	}, func() string {
+		return fmt.Sprintf("no ping reply from %s with ttl %d (the node that should hold it):\n%s", a, ttl, out)
+	}, procs...)
 	if got := neighMAC(client, a); got != mac {
 		all, _ := client.Exec("ip", "neigh")
 		t.Errorf("client's neighbour entry for %s is %q, want %s\n%s", a, got, mac, all)

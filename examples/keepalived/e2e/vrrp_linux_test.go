@@ -125,24 +125,29 @@ func waitHeld(t testing.TB, nodes []*netns.Node, want string, addrs []netip.Addr
 // waitAddrs waits until want holds every address on dev, alone if exclusive.
 func waitAddrs(t testing.TB, nodes []*netns.Node, dev, want string, exclusive bool, addrs []netip.Addr, procs ...*netns.Process) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok := true
+	var problem string
+	eventually(t, func() bool {
 		for _, a := range addrs {
 			if o := owners(nodes, dev, a); !slices.Contains(o, want) || exclusive && len(o) != 1 {
-				ok = false
-				if time.Now().After(deadline) {
-					for _, p := range procs {
-						t.Logf("log:\n%s", p.Output())
-					}
-					t.Fatalf("%s on %s held by %v, want %s", a, dev, o, want)
-				}
+				problem = fmt.Sprintf("%s on %s held by %v, want %s", a, dev, o, want)
+				return false
 			}
 		}
-		if ok {
-			return
+		return true
+	}, func() string { return problem }, procs...)
+}
+
+// eventually polls cond every 100 ms until it holds, for 15 s at most; then
+// it logs the processes' output and fails with what msg says.
+func eventually(t testing.TB, cond func() bool, msg func() string, procs ...*netns.Process) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			for _, p := range procs {
+				t.Logf("log:\n%s", p.Output())
+			}
+			t.Fatal(msg())
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
