@@ -103,7 +103,10 @@ type frame struct {
 	key     string
 	lines   []string
 	next    int
-	pending []line
+	// pending holds the logical lines of the last physical line not yet
+	// returned, from pendingAt on; its array is reused for the next one.
+	pending   []line
+	pendingAt int
 }
 
 // reader turns files into lines: it strips comments, applies @conditional
@@ -117,6 +120,7 @@ type reader struct {
 	stack    []*frame
 	defs     map[string]string
 	files    []string
+	slab     []stmt // see newStmt
 }
 
 func (r *reader) newFrame(name string, data []byte, depth int) *frame {
@@ -134,11 +138,12 @@ func (r *reader) newFrame(name string, data []byte, depth int) *frame {
 func (r *reader) next() (line, bool) {
 	for len(r.stack) > 0 {
 		top := r.stack[len(r.stack)-1]
-		if len(top.pending) > 0 {
-			l := top.pending[0]
-			top.pending = top.pending[1:]
+		if top.pendingAt < len(top.pending) {
+			l := top.pending[top.pendingAt]
+			top.pendingAt++
 			return l, true
 		}
+		top.pending, top.pendingAt = top.pending[:0], 0
 		if top.next >= len(top.lines) {
 			r.stack = r.stack[:len(r.stack)-1]
 			continue
@@ -177,7 +182,7 @@ func (r *reader) physical(top *frame, raw string, pos Pos) {
 		r.include(top, strings.TrimSpace(s[len(kw):]), pos)
 		return
 	}
-	top.pending = append(top.pending, r.split(s, pos)...)
+	top.pending = r.split(top.pending, s, pos)
 }
 
 func isInclude(kw string) bool {
@@ -487,8 +492,14 @@ func expandBraces(s string, limit int) []string {
 }
 
 // split cuts a line at braces outside double quotes and tokenizes the rest.
-func (r *reader) split(s string, pos Pos) []line {
-	var out []line
+func (r *reader) split(out []line, s string, pos Pos) []line {
+	switch {
+	case s == "}":
+		return append(out, line{pos: pos, kind: lineClose})
+	case !strings.ContainsAny(s, "{}\""):
+		// Most lines: one statement of plain words.
+		return append(out, line{pos: pos, kind: lineWords, words: fields(s)})
+	}
 	start, quote := 0, false
 	flush := func(end int) {
 		if seg := strings.TrimSpace(s[start:end]); seg != "" {
@@ -524,7 +535,7 @@ func (r *reader) split(s string, pos Pos) []line {
 // scripts split their own string later (see splitScript).
 func splitWords(s string) ([]string, bool) {
 	if !strings.Contains(s, `"`) {
-		return strings.FieldsFunc(s, isBlank), true
+		return fields(s), true
 	}
 	var words []string
 	var b strings.Builder
@@ -550,6 +561,35 @@ func splitWords(s string) ([]string, bool) {
 		words = append(words, b.String())
 	}
 	return words, !quote
+}
+
+// fields splits s at blanks (isBlank), counting the words first so that
+// the slice is allocated once.
+func fields(s string) []string {
+	n, in := 0, false
+	for i := 0; i < len(s); i++ {
+		b := isBlank(rune(s[i]))
+		if !b && !in {
+			n++
+		}
+		in = !b
+	}
+	out := make([]string, 0, n)
+	start := -1
+	for i := 0; i < len(s); i++ {
+		if isBlank(rune(s[i])) {
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
 }
 
 func isBlank(c rune) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' }

@@ -32,7 +32,7 @@ func buildBlock(r *reader, d *diagSink, depth int, open Pos) []*stmt {
 		}
 		switch l.kind {
 		case lineWords:
-			last = &stmt{pos: l.pos, words: l.words}
+			last = r.newStmt(l)
 			out = append(out, last)
 			continue
 		case lineClose:
@@ -57,6 +57,17 @@ func buildBlock(r *reader, d *diagSink, depth int, open Pos) []*stmt {
 		}
 		last = nil
 	}
+}
+
+// newStmt allocates statements in batches: a large file has one per line.
+func (r *reader) newStmt(l line) *stmt {
+	if len(r.slab) == 0 {
+		r.slab = make([]stmt, 256)
+	}
+	st := &r.slab[0]
+	r.slab = r.slab[1:]
+	st.pos, st.words = l.pos, l.words
+	return st
 }
 
 func skipBlock(r *reader) {

@@ -473,31 +473,48 @@ func (g *VirtualServerGroup) entries() []VSGEntry {
 // firstScript returns where a script is configured (vrrp_script first,
 // then notify, quorum and checker scripts), for a warning about all of them.
 func firstScript(c *Config) (Pos, bool) {
-	var scripts []*Script
+	var at Pos
+	found := false
+	// first records the first script with a command among scs; it is
+	// called in file-section order, so the earliest section wins.
+	first := func(scs ...*Script) bool {
+		for _, sc := range scs {
+			if sc != nil && sc.Command != "" {
+				at, found = sc.Pos, true
+				return true
+			}
+		}
+		return false
+	}
 	for _, s := range c.Scripts {
-		scripts = append(scripts, &s.Script)
+		if first(&s.Script) {
+			return at, found
+		}
 	}
 	for _, in := range c.Instances {
-		scripts = append(scripts, in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any)
+		if first(in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any) {
+			return at, found
+		}
 	}
 	for _, g := range c.SyncGroups {
-		scripts = append(scripts, g.Notify.Master, g.Notify.Backup, g.Notify.Fault, g.Notify.Stop, g.Notify.Any)
+		if first(g.Notify.Master, g.Notify.Backup, g.Notify.Fault, g.Notify.Stop, g.Notify.Any) {
+			return at, found
+		}
 	}
 	for _, vs := range c.VirtualServers {
-		scripts = append(scripts, vs.QuorumUp, vs.QuorumDown)
+		if first(vs.QuorumUp, vs.QuorumDown) {
+			return at, found
+		}
 		for _, rs := range vs.RealServers {
-			scripts = append(scripts, rs.NotifyUp, rs.NotifyDown)
+			if first(rs.NotifyUp, rs.NotifyDown) {
+				return at, found
+			}
 			for _, ch := range rs.Checkers {
-				if ch.Misc != nil {
-					scripts = append(scripts, &ch.Misc.Script)
+				if ch.Misc != nil && first(&ch.Misc.Script) {
+					return at, found
 				}
 			}
 		}
 	}
-	for _, sc := range scripts {
-		if sc != nil && sc.Command != "" {
-			return sc.Pos, true
-		}
-	}
-	return Pos{}, false
+	return at, found
 }
