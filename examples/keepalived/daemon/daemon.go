@@ -86,7 +86,7 @@ func New(cfg Config) (*Daemon, kaconf.Diagnostics, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conf, diags, err := load(cfg.Path, cfg.Options)
+	conf, diags, err := load(cfg.Path, cfg.Options, nil)
 	if err != nil {
 		return nil, diags, err
 	}
@@ -100,8 +100,16 @@ func New(cfg Config) (*Daemon, kaconf.Diagnostics, error) {
 // load parses and additionally checks what the daemon itself needs from the
 // instances, so that Reload can refuse a file before touching anything
 // (buildLVS checks the virtual servers).
-func load(path string, opts *kaconf.Options) (*kaconf.Config, kaconf.Diagnostics, error) {
-	conf, diags, err := kaconf.Parse(path, opts)
+//
+// prev is the running configuration: its unchanged virtual_server blocks are
+// not parsed again (kaconf.Options.Previous).
+func load(path string, opts *kaconf.Options, prev *kaconf.Config) (*kaconf.Config, kaconf.Diagnostics, error) {
+	var o kaconf.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Previous = prev
+	conf, diags, err := kaconf.Parse(path, &o)
 	if err != nil {
 		return nil, diags, err
 	}
@@ -176,7 +184,10 @@ func (d *Daemon) start(conf *kaconf.Config) error {
 // documentation). An invalid file is reported with its diagnostics and
 // changes nothing. Before Run it only replaces the configuration Run will use.
 func (d *Daemon) Reload() (kaconf.Diagnostics, error) {
-	conf, diags, err := load(d.cfg.Path, d.cfg.Options)
+	d.mu.Lock()
+	prev := d.conf
+	d.mu.Unlock()
+	conf, diags, err := load(d.cfg.Path, d.cfg.Options, prev)
 	if err != nil {
 		d.log.Error("reload refused: the running configuration stays", "err", err)
 		return diags, err

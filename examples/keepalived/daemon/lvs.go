@@ -311,7 +311,9 @@ func buildLVS(conf *kaconf.Config, prev map[string]*vsBuilt, old *kaconf.Config)
 	out := make(map[string]*vsBuilt, len(conf.VirtualServers))
 	for _, vs := range conf.VirtualServers {
 		g := conf.Group(vs.Group)
-		if b := prev[vs.ID()]; b != nil && reflect.DeepEqual(b.src, vs) && reflect.DeepEqual(b.group, g) {
+		// kaconf hands back the same *VirtualServer for a block written as
+		// before (Options.Previous); DeepEqual catches the rest.
+		if b := prev[vs.ID()]; b != nil && (b.src == vs || reflect.DeepEqual(b.src, vs)) && reflect.DeepEqual(b.group, g) {
 			out[vs.ID()] = b
 			continue
 		}

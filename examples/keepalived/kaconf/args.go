@@ -10,7 +10,10 @@ import (
 // parser wraps the diagnostics with the argument checks every block needs. Each
 // check reports its own error with the statement's position and returns
 // false, so callers simply skip the statement.
-type parser struct{ *diagSink }
+type parser struct {
+	*diagSink
+	prevVS map[Pos]parsedVS // Options.Previous's virtual_server blocks
+}
 
 // where names the enclosing block in messages: "in vrrp_instance VI_1".
 func (p parser) unsupported(s *stmt, where string) {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,6 +24,14 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// MaxIncludeDepth bounds nested includes (default 8).
 	MaxIncludeDepth int
+	// Previous, when set, is the configuration this parse replaces (a
+	// reload): a virtual_server block written exactly as in Previous, at the
+	// same place (same words on the same lines, after includes, conditionals
+	// and parameters), is not parsed again: the result holds Previous's
+	// *VirtualServer, shared between both Configs, and its diagnostics are
+	// repeated. The result is otherwise what a parse without Previous gives.
+	// Configs are read-only to their users; sharing relies on it.
+	Previous *Config
 }
 
 // Parse reads the keepalived configuration at path with the files it
@@ -61,8 +70,11 @@ func Parse(path string, opts *Options) (*Config, Diagnostics, error) {
 	r.stack = append(r.stack, r.newFrame(path, data, 0))
 	tree := buildTree(r, d)
 
-	c := &Config{Files: r.files}
-	pp := parser{d}
+	c := &Config{Files: r.files, parsedVS: map[Pos]parsedVS{}}
+	pp := parser{diagSink: d}
+	if o.Previous != nil {
+		pp.prevVS = o.Previous.parsedVS
+	}
 	pp.top(c, tree)
 	pp.validate(c)
 	return c, d.list, d.list.Err()
@@ -105,7 +117,7 @@ func (p parser) top(c *Config, tree []*stmt) {
 				c.VirtualServerGroups = append(c.VirtualServerGroups, p.vsGroup(s))
 			}
 		case "virtual_server":
-			if vs := p.virtualServer(s); vs != nil {
+			if vs := p.reuseVirtualServer(c, s); vs != nil {
 				c.VirtualServers = append(c.VirtualServers, vs)
 			}
 		default:
@@ -527,4 +539,42 @@ func (p parser) syncGroup(s *stmt) *SyncGroup {
 		p.errorf(s.pos, "vrrp_sync_group %s has no group { } members", g.Name)
 	}
 	return g
+}
+
+// parsedVS is a virtual_server block as parsed, kept for the next parse's
+// Options.Previous.
+type parsedVS struct {
+	src   *stmt
+	vs    *VirtualServer
+	diags Diagnostics
+}
+
+// reuseVirtualServer is virtualServer, or the previous parse's result for
+// the same block.
+func (p parser) reuseVirtualServer(c *Config, s *stmt) *VirtualServer {
+	e, ok := p.prevVS[s.pos]
+	if ok && sameStmt(e.src, s) {
+		p.list = append(p.list, e.diags...)
+	} else {
+		n := len(p.list)
+		e.vs = p.virtualServer(s)
+		e.diags = slices.Clip(p.list[n:])
+	}
+	e.src = s
+	c.parsedVS[s.pos] = e
+	return e.vs
+}
+
+// sameStmt reports whether a and b are the same statements on the same
+// lines.
+func sameStmt(a, b *stmt) bool {
+	if a.pos != b.pos || a.hasBlock != b.hasBlock || !slices.Equal(a.words, b.words) || len(a.block) != len(b.block) {
+		return false
+	}
+	for i := range a.block {
+		if !sameStmt(a.block[i], b.block[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -20,6 +20,8 @@ type Config struct {
 	Instances           []*Instance
 	VirtualServerGroups []*VirtualServerGroup
 	VirtualServers      []*VirtualServer
+
+	parsedVS map[Pos]parsedVS // for a later parse's Options.Previous
 }
 
 // Script is a program keepalived would run: a notify script, a vrrp_script,
