@@ -97,12 +97,12 @@ type line struct {
 }
 
 type frame struct {
-	depth   int // 0 for the main file, 1 for what it includes, ...
-	name    string
-	dir     string
-	key     string
-	lines   []string
-	next    int
+	depth int // 0 for the main file, 1 for what it includes, ...
+	name  string
+	dir   string
+	key   string
+	lines []string
+	next  int
 	// pending holds the logical lines of the last physical line not yet
 	// returned, from pendingAt on; its array is reused for the next one.
 	pending   []line
