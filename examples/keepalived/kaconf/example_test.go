@@ -54,5 +54,5 @@ func ExampleCheck() {
 	// testdata/unsupported.conf:8: error: unsupported keyword "vrrp_iptables" in global_defs
 	// testdata/unsupported.conf:12: error: unsupported keyword "static_ipaddress" at top level
 	// testdata/unsupported.conf:19: error: use_vmac: only an interface name is supported, not "vrrp1 02:00:5e:00:01:01"
-	// 11 errors; invalid: true
+	// 13 errors; invalid: true
 }

@@ -293,15 +293,20 @@ func (p parser) virtualServer(s *stmt) *VirtualServer {
 		case "quorum_up":
 			if sc, ok := p.script(b); ok {
 				vs.QuorumUp = sc
+				p.errorf(b.pos, "quorum_up: quorum scripts are not run (the quorum itself is applied)")
 			}
 		case "quorum_down":
 			if sc, ok := p.script(b); ok {
 				vs.QuorumDown = sc
+				p.errorf(b.pos, "quorum_down: quorum scripts are not run (the quorum itself is applied)")
 			}
 		case "omega":
 			vs.Omega = p.flag(b)
 		case "ha_suspend":
 			vs.HASuspend = p.flag(b)
+			if vs.HASuspend {
+				p.warnf(b.pos, "ha_suspend ignored: checkers run whether or not the virtual address is on this host")
+			}
 		case "inhibit_on_failure":
 			if v, ok := p.boolOpt(b); ok {
 				inhibit = v
