@@ -384,3 +384,54 @@ func TestFileCheckReadsTrackFile(t *testing.T) {
 	os.WriteFile(rsFile, []byte("1\n"), 0o644)
 	waitTable(t, tab, slices.DeleteFunc(slices.Clone(all), func(l string) bool { return strings.Contains(l, "10.99.1.1:80") }))
 }
+
+// TestRealServerNotify: notify_down runs when a real server's checker
+// fails, notify_up when it recovers, in that order.
+func TestRealServerNotify(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	out := filepath.Join(dir, "notified")
+	conf := "virtual_server 10.99.0.1 " + port + " {\n delay_loop 1\n lb_algo rr\n lb_kind DR\n protocol TCP\n" +
+		" real_server 127.0.0.1 " + port + " {\n" +
+		"  notify_up \"/bin/sh -c 'echo up >> " + out + "'\"\n" +
+		"  notify_down \"/bin/sh -c 'echo down >> " + out + "'\"\n" +
+		"  TCP_CHECK {\n   connect_timeout 1\n   retry 0\n  }\n }\n}\n"
+	path := filepath.Join(dir, "k.conf")
+	os.WriteFile(path, []byte(conf), 0o644)
+	tab := ipvstest.New(nil)
+	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFile := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			b, _ := os.ReadFile(out)
+			if string(b) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("notified %q, want %q", b, want)
+			}
+		}
+	}
+	// The real server starts up (no alpha): its first successful check
+	// runs nothing. Then the server goes away.
+	waitTable(t, tab, described(t, path))
+	ln.Close()
+	waitFile("down\n")
+	ln, err = net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	waitFile("down\nup\n")
+}

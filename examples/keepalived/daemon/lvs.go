@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"cmp"
 	"io"
 	"maps"
 	"net/netip"
@@ -63,7 +64,8 @@ func (d *Daemon) startLVS(conf *kaconf.Config, built map[string]*vsBuilt) error 
 			"services_deleted", len(r.DeletedServices), "created", len(r.CreatedDestinations),
 			"updated", len(r.UpdatedDestinations), "deleted", len(r.DeletedDestinations))
 	}})
-	l.agg = &aggregate{rec: l.rec, state: map[netip.AddrPort]map[string]checkState{}}
+	l.agg = &aggregate{rec: l.rec, state: map[netip.AddrPort]map[string]checkState{}, last: map[netip.AddrPort]bool{},
+		notify: &rsNotifier{n: newNotifier(d, "REALSERVER", ""), wake: make(chan struct{}, 1), stopped: make(chan struct{})}}
 	d.lvs = l
 	d.lvsEvents.Store(l)
 	if err := d.applyLVS(nil, built, conf); err != nil {
@@ -72,7 +74,12 @@ func (d *Daemon) startLVS(conf *kaconf.Config, built map[string]*vsBuilt) error 
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	l.cancel = cancel
-	go func() { defer close(l.done); _ = l.rec.Run(ctx, d.cfg.ReconcileInterval) }()
+	go func() {
+		defer close(l.done)
+		go l.agg.notify.run(ctx)
+		_ = l.rec.Run(ctx, d.cfg.ReconcileInterval)
+		<-l.agg.notify.stopped
+	}()
 	l.setSync(conf.Global.LVSSyncDaemon, syncVRID(conf))
 	if s := conf.Global.LVSSyncDaemon; s != nil && s.Instance == "" {
 		l.follow(vrrp.StateMaster, true)
@@ -148,6 +155,7 @@ func (d *Daemon) applyLVS(prev, next map[string]*vsBuilt, conf *kaconf.Config) e
 		l.owned[k] = true
 	}
 	l.ownedMu.Unlock()
+	l.agg.notify.set(conf)
 	if prev == nil {
 		if err := l.rec.SetDesired(update); err != nil {
 			return err
@@ -173,7 +181,7 @@ func (d *Daemon) applyLVS(prev, next map[string]*vsBuilt, conf *kaconf.Config) e
 		if err := d.checker.Add(c.target); err != nil {
 			return err
 		}
-		untrack, err := d.checker.TrackRealServer(id, c.rs, l.agg.sink(c.rs, id))
+		untrack, err := d.checker.TrackRealServer(id, c.rs, l.agg.sink(c.rs, id, !c.target.Alpha))
 		if err != nil {
 			_ = d.checker.Remove(id)
 			return err
@@ -500,9 +508,11 @@ func httpProber(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealSer
 // aggregate combines the checkers of each real server: it is up while all of
 // its checkers are, with the dynamic weight of the first that reports one.
 type aggregate struct {
-	rec   *ipvs.Reconciler
-	mu    sync.Mutex
-	state map[netip.AddrPort]map[string]checkState
+	rec    *ipvs.Reconciler
+	notify *rsNotifier
+	mu     sync.Mutex
+	state  map[netip.AddrPort]map[string]checkState
+	last   map[netip.AddrPort]bool // the state applied, for notify_up/down
 }
 
 type checkState struct {
@@ -526,7 +536,17 @@ func (s sink) SetRealServerHealth(rs netip.AddrPort, up bool, weight int) {
 	s.a.apply(rs)
 }
 
-func (a *aggregate) sink(rs netip.AddrPort, id string) sink { return sink{a: a, id: id} }
+// sink follows one checker of rs. A real server new to the aggregate starts
+// up, or down when its checker starts down (alpha), as in keepalived: its
+// first result runs notify_down or notify_up only if it differs.
+func (a *aggregate) sink(rs netip.AddrPort, id string, startUp bool) sink {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, known := a.last[rs]; !known {
+		a.last[rs] = startUp
+	}
+	return sink{a: a, id: id}
+}
 
 func (a *aggregate) remove(rs netip.AddrPort, id string) {
 	a.mu.Lock()
@@ -547,4 +567,84 @@ func (a *aggregate) apply(rs netip.AddrPort) {
 		}
 	}
 	a.rec.SetRealServerHealth(rs, up, weight)
+	if len(a.state[rs]) == 0 {
+		delete(a.last, rs)
+		return
+	}
+	if prev, known := a.last[rs]; known && prev != up {
+		a.notify.changed(rs, up)
+	}
+	a.last[rs] = up
+}
+
+// rsNotifier runs real servers' notify_up and notify_down scripts when
+// their health changes, one after another in the order of the changes, on
+// a goroutine of its own so that a slow script never delays a health
+// result or another real server's.
+type rsNotifier struct {
+	n *notifier // runs the scripts (script account, timeout)
+
+	mu      sync.Mutex
+	scripts map[netip.AddrPort][]*kaconf.RealServer // real_server entries with a script, by address
+	queue   []func()
+	wake    chan struct{}
+	stopped chan struct{} // closed when run returns
+}
+
+// set takes the scripts of conf's real servers.
+func (r *rsNotifier) set(conf *kaconf.Config) {
+	scripts := map[netip.AddrPort][]*kaconf.RealServer{}
+	for _, vs := range conf.VirtualServers {
+		for _, rs := range vs.RealServers {
+			if rs.NotifyUp != nil || rs.NotifyDown != nil {
+				ap := netip.AddrPortFrom(rs.Addr, cmp.Or(rs.Port, vs.Port))
+				scripts[ap] = append(scripts[ap], rs)
+			}
+		}
+	}
+	r.n.set(kaconf.Notify{}, &conf.Global)
+	r.mu.Lock()
+	r.scripts = scripts
+	r.mu.Unlock()
+}
+
+// changed queues the scripts for rs going up or down.
+func (r *rsNotifier) changed(rs netip.AddrPort, up bool) {
+	r.mu.Lock()
+	for _, e := range r.scripts[rs] {
+		sc := e.NotifyDown
+		if up {
+			sc = e.NotifyUp
+		}
+		if sc != nil {
+			r.queue = append(r.queue, func() { r.n.run(sc, nil) })
+		}
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *rsNotifier) run(ctx context.Context) {
+	defer close(r.stopped)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		for {
+			r.mu.Lock()
+			if len(r.queue) == 0 {
+				r.mu.Unlock()
+				break
+			}
+			job := r.queue[0]
+			r.queue = r.queue[1:]
+			r.mu.Unlock()
+			job()
+		}
+	}
 }
