@@ -31,9 +31,13 @@ type Config struct {
 	// the file has virtual servers or an lvs_sync_daemon). Tests pass an
 	// *ipvstest.Table.
 	IPVS ipvs.Interface
-	// ReconcileInterval is how often the IPVS table is compared with the
-	// desired state to repair outside changes; health changes and reloads are
-	// applied at once. Zero means 10s.
+	// ReconcileInterval is how often part of the IPVS table is read back and
+	// compared with the desired state to repair outside changes: a sixth of
+	// the services each time (verifyEvery), so a change made behind the
+	// daemon's back is repaired within six intervals while a large table is
+	// never read whole at once (reading it back costs more than writing it,
+	// and a reload would wait for it). Health changes and reloads are written
+	// at once, without reading. Zero means 10s.
 	ReconcileInterval time.Duration
 	// ScriptTimeout bounds each notify script. Zero means 30s.
 	ScriptTimeout time.Duration

@@ -1,13 +1,13 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"cmp"
 	"io"
 	"maps"
 	"net/netip"
@@ -59,7 +59,7 @@ func (d *Daemon) startLVS(conf *kaconf.Config, built map[string]*vsBuilt) error 
 		l.client, l.closer = c, c
 	}
 	log := d.log.With("component", "ipvs")
-	l.rec = ipvs.NewReconciler(l.client, &ipvs.ReconcilerConfig{Logger: log, Owns: l.owns, OnReport: func(r ipvs.Report) {
+	l.rec = ipvs.NewReconciler(l.client, &ipvs.ReconcilerConfig{Logger: log, Owns: l.owns, VerifyEvery: verifyEvery, OnReport: func(r ipvs.Report) {
 		log.Info("IPVS table changed", "services_created", len(r.CreatedServices), "services_updated", len(r.UpdatedServices),
 			"services_deleted", len(r.DeletedServices), "created", len(r.CreatedDestinations),
 			"updated", len(r.UpdatedDestinations), "deleted", len(r.DeletedDestinations))
@@ -86,6 +86,9 @@ func (d *Daemon) startLVS(conf *kaconf.Config, built map[string]*vsBuilt) error 
 	}
 	return nil
 }
+
+// verifyEvery is the reconciler's VerifyEvery (see Config.ReconcileInterval).
+const verifyEvery = 6
 
 func (l *lvs) owns(k ipvs.ServiceKey) bool {
 	l.ownedMu.Lock()
