@@ -67,10 +67,13 @@ func Parse(path string, opts *Options) (*Config, Diagnostics, error) {
 	}
 	d := &diagSink{}
 	r := &reader{d: d, fsys: fsys, configID: o.ConfigID, lookup: o.LookupEnv, maxDepth: o.MaxIncludeDepth}
+	if o.Previous != nil {
+		r.prevPlain = o.Previous.plainLines
+	}
 	r.stack = append(r.stack, r.newFrame(path, data, 0))
 	tree := buildTree(r, d)
 
-	c := &Config{Files: r.files, parsedVS: map[Pos]parsedVS{}}
+	c := &Config{Files: r.files, parsedVS: map[Pos]parsedVS{}, plainLines: r.plain}
 	pp := parser{diagSink: d}
 	if o.Previous != nil {
 		pp.prevVS = o.Previous.parsedVS

@@ -120,7 +120,11 @@ type reader struct {
 	stack    []*frame
 	defs     map[string]string
 	files    []string
-	slab     []stmt // see newStmt
+	slab     []stmt            // see newStmt
+	plain    map[string][]line // see remember; handed to later parses
+	// prevPlain is Options.Previous's plain, read only: concurrent parses
+	// may share it.
+	prevPlain map[string][]line
 }
 
 func (r *reader) newFrame(name string, data []byte, depth int) *frame {
@@ -156,11 +160,27 @@ func (r *reader) next() (line, bool) {
 }
 
 func (r *reader) physical(top *frame, raw string, pos Pos) {
-	s := strings.TrimSpace(decomment(raw))
-	if s == "" {
+	ls, ok := r.plain[raw]
+	if !ok {
+		if ls, ok = r.prevPlain[raw]; ok {
+			r.keep(raw, ls)
+		}
+	}
+	if ok {
+		for _, l := range ls {
+			l.pos = pos
+			top.pending = append(top.pending, l)
+		}
 		return
 	}
-	s, ok := r.conditional(s)
+	s := strings.TrimSpace(decomment(raw))
+	if s == "" {
+		r.remember(raw, nil)
+		return
+	}
+	// Only lines that mean the same wherever they are may be remembered.
+	contextFree := !strings.HasPrefix(s, "@") && !strings.HasPrefix(s, "$") && !strings.Contains(s, "$")
+	s, ok = r.conditional(s)
 	if !ok || s == "" {
 		return
 	}
@@ -182,7 +202,31 @@ func (r *reader) physical(top *frame, raw string, pos Pos) {
 		r.include(top, strings.TrimSpace(s[len(kw):]), pos)
 		return
 	}
+	n, diags := len(top.pending), len(r.d.list)
 	top.pending = r.split(top.pending, s, pos)
+	if contextFree && !strings.HasPrefix(s, "~") && len(r.d.list) == diags {
+		r.remember(raw, top.pending[n:])
+	}
+}
+
+// remember keeps what a physical line that needs no context (no
+// conditional, parameter, include or ~SEQ, and no diagnostic) splits into.
+// Large files repeat lines ("}", "weight 1"), and a reload (Options.Previous)
+// repeats nearly all of them, so each distinct line is split once.
+func (r *reader) remember(raw string, ls []line) {
+	out := make([]line, len(ls))
+	for i, l := range ls {
+		l.pos = Pos{}
+		out[i] = l
+	}
+	r.keep(raw, out)
+}
+
+func (r *reader) keep(raw string, ls []line) {
+	if r.plain == nil {
+		r.plain = map[string][]line{}
+	}
+	r.plain[raw] = ls
 }
 
 func isInclude(kw string) bool {

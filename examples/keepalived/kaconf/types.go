@@ -21,7 +21,9 @@ type Config struct {
 	VirtualServerGroups []*VirtualServerGroup
 	VirtualServers      []*VirtualServer
 
-	parsedVS map[Pos]parsedVS // for a later parse's Options.Previous
+	// for a later parse's Options.Previous
+	parsedVS   map[Pos]parsedVS
+	plainLines map[string][]line
 }
 
 // Script is a program keepalived would run: a notify script, a vrrp_script,
