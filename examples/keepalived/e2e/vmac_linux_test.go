@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvskit/lvskit/internal/netns"
 	"github.com/lvskit/lvskit/internal/testenv"
@@ -32,7 +33,8 @@ func vmacConf(state string, prio int, vmac string) string {
 // TestUseVMAC runs a use_vmac instance on two nodes with a client on the same
 // switch, with lvskit on both nodes and with keepalived on both. Node 1 uses
 // the default interface name (vrrp.77), node 2 names it (use_vmac vmac77).
-// The master must hold the VIP on its macvlan, not on eth0; the client's
+// The master must hold the VIP on its macvlan, not on eth0, and keep it
+// (the backup hears its adverts); the client's
 // neighbour entry for the VIP must be the virtual MAC 00:00:5e:00:01:4d; and
 // after a SIGKILL of the master the backup must hold it on its own macvlan
 // and the client's pings must reach the backup: the switch learned the
@@ -63,6 +65,11 @@ func TestUseVMAC(t *testing.T) {
 			routers := nodes[:2]
 			p1 := d.start(t, n1, c1)
 			p2 := d.start(t, n2, c2)
+			waitAddrs(t, routers, "vrrp.77", "node1", true, []netip.Addr{vip}, p1, p2)
+			// state MASTER takes over at once; a backup that does not hear
+			// the master's adverts would take over too, once its
+			// Master_Down_Interval (3.6 s) passes.
+			time.Sleep(4 * time.Second)
 			waitAddrs(t, routers, "vrrp.77", "node1", true, []netip.Addr{vip}, p1, p2)
 			if o := owners(routers, "eth0", vip); len(o) != 0 {
 				t.Errorf("VIP on eth0 of %v, want it on the macvlan only", o)
