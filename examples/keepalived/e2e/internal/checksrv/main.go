@@ -155,7 +155,7 @@ func answerDNS(req []byte) []byte {
 	case dnsmessage.TypeA:
 		err = errors.Join(err, b.AResource(rh, dnsmessage.AResource{A: [4]byte{10, 0, 2, 3}}))
 	case dnsmessage.TypeAAAA:
-		err = errors.Join(err, b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: [16]byte{0xfd, 0, 0x99, 15: 3}}))
+		err = errors.Join(err, b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: [16]byte{0xfd, 0, 0, 0x99, 15: 3}}))
 	default:
 		ns := dnsmessage.MustNewName("ns.test.")
 		err = errors.Join(err, b.SOAResource(rh, dnsmessage.SOAResource{NS: ns, MBox: ns, Serial: 1, Refresh: 60, Retry: 60, Expire: 60, MinTTL: 60}))
