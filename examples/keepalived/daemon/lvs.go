@@ -128,8 +128,9 @@ func (d *Daemon) applyLVS(prev, next map[string]*vsBuilt, conf *kaconf.Config) e
 	newKeys := map[ipvs.ServiceKey]bool{}
 	newChecks := map[string]check{}
 	for _, vs := range conf.VirtualServers { // file order: creation order
-		b := next[vs.ID()]
-		if prev[vs.ID()] == b {
+		id := vs.ID()
+		b := next[id]
+		if prev[id] == b {
 			continue
 		}
 		update = append(update, b.vss...)

@@ -108,6 +108,13 @@ func (c *Config) Group(name string) *VirtualServerGroup {
 // ID names the virtual server in the file: "192.0.2.1:80 TCP",
 // "fwmark 7", "group web TCP". It is unique in a valid Config.
 func (vs *VirtualServer) ID() string {
+	if vs.id != "" {
+		return vs.id
+	}
+	return vs.makeID()
+}
+
+func (vs *VirtualServer) makeID() string {
 	return strings.TrimSpace(vs.name() + " " + vs.Protocol)
 }
 

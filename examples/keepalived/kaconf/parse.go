@@ -562,6 +562,9 @@ func (p parser) reuseVirtualServer(c *Config, s *stmt) *VirtualServer {
 		n := len(p.list)
 		e.vs = p.virtualServer(s)
 		e.diags = slices.Clip(p.list[n:])
+		if e.vs != nil {
+			e.vs.id = e.vs.makeID() // computed once: reloads look it up often
+		}
 	}
 	e.src = s
 	c.parsedVS[s.pos] = e

@@ -302,6 +302,7 @@ type VirtualServer struct {
 	RealServers            []*RealServer
 
 	groupEntries []VSGEntry // of Group, for validation
+	id           string     // ID, set once parsed
 }
 
 // SorryServer replaces the real servers while the quorum is lost.
