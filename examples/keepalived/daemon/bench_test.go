@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvskit/lvskit/examples/keepalived/daemon"
 	"github.com/lvskit/lvskit/ipvs/ipvstest"
 )
 
@@ -47,14 +45,7 @@ func BenchmarkReload1000VirtualServers(b *testing.B) {
 			path := filepath.Join(dir, "k.conf")
 			vsFile(b, path, 1000, 0)
 			tab := ipvstest.New(nil)
-			d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- d.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			d, _ := runDaemon(b, path, tab)
 			for tab.Writes() == 0 { // the first programming happens inside Run
 				time.Sleep(time.Millisecond)
 			}

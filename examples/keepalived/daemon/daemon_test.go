@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,6 +109,27 @@ func described(t *testing.T, path string) []string {
 	return table(t, want)
 }
 
+// runDaemon runs the daemon on path against tab until stop or the end of
+// the test; stop returns Run's error.
+func runDaemon(t testing.TB, path string, tab *ipvstest.Table) (*daemon.Daemon, func() error) {
+	t.Helper()
+	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return d, stop
+}
+
 func waitTable(t *testing.T, ipv ipvs.Interface, want []string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -133,14 +155,7 @@ func TestLVSSamples(t *testing.T) {
 			path, port := lvsSample(t, name)
 			want := described(t, path)
 			tab := ipvstest.New(nil)
-			d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- d.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			d, stop := runDaemon(t, path, tab)
 			waitTable(t, tab, want)
 
 			writes := tab.Writes()
@@ -174,11 +189,9 @@ func TestLVSSamples(t *testing.T) {
 				t.Fatalf("a refused reload wrote %d times", got-writes-1)
 			}
 
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			done <- nil
 			if got := table(t, tab); len(got) != 0 {
 				t.Fatalf("left behind after stop:\n%s", strings.Join(got, "\n"))
 			}
@@ -224,14 +237,7 @@ func TestHealthRemovesRealServer(t *testing.T) {
 	path := filepath.Join(dir, "k.conf")
 	os.WriteFile(path, []byte(conf), 0o644)
 	tab := ipvstest.New(nil)
-	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, path, tab)
 	key := "tcp:10.0.0.100:" + strconv.Itoa(port) + " rr"
 	// 127.0.0.2 has no server: it starts up, as keepalived adds real servers
 	// at startup, and its first failed check removes it.
@@ -260,14 +266,7 @@ func TestMissingInterfaceTouchesNothing(t *testing.T) {
 	}
 
 	os.WriteFile(path, []byte(vs), 0o644)
-	d, _, err = daemon.New(daemon.Config{Path: path, IPVS: tab})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	d, _ = runDaemon(t, path, tab)
 	want := []string{"  -> 10.0.1.1:80 " + strconv.Itoa(int(ipvs.DirectRoute)) + " 1", "tcp:10.0.0.100:80 wlc"}
 	waitTable(t, tab, want)
 	writes := tab.Writes()
@@ -303,14 +302,7 @@ func TestMiscCheckScriptUser(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.conf")
 	os.WriteFile(path, []byte(conf), 0o644)
 	tab := ipvstest.New(nil)
-	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, path, tab)
 	dr := " " + strconv.Itoa(int(ipvs.DirectRoute)) + " 1"
 	want := []string{"  -> 10.0.1.1:80" + dr, "  -> 10.0.1.3:80" + dr, "tcp:10.0.0.100:80 wlc"}
 	waitTable(t, tab, want)
@@ -334,14 +326,7 @@ func TestReloadChangesOnlyWhatChanged(t *testing.T) {
 	}
 	os.WriteFile(path, []byte(vs("10.99.0.1", 1)+vs("10.99.0.2", 1)+vs("10.99.0.3", 1)), 0o644)
 	tab := ipvstest.New(nil)
-	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	d, _ := runDaemon(t, path, tab)
 	waitTable(t, tab, described(t, path))
 
 	writes := tab.Writes()
@@ -371,14 +356,7 @@ func TestFileCheckReadsTrackFile(t *testing.T) {
 		" real_server 10.99.1.2 80 {\n }\n}\n"
 	os.WriteFile(path, []byte(conf), 0o644)
 	tab := ipvstest.New(nil)
-	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, path, tab)
 	all := described(t, path)
 	waitTable(t, tab, all)
 	os.WriteFile(rsFile, []byte("1\n"), 0o644)
@@ -403,14 +381,7 @@ func TestRealServerNotify(t *testing.T) {
 	path := filepath.Join(dir, "k.conf")
 	os.WriteFile(path, []byte(conf), 0o644)
 	tab := ipvstest.New(nil)
-	d, _, err := daemon.New(daemon.Config{Path: path, IPVS: tab})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runDaemon(t, path, tab)
 	waitFile := func(want string) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
