@@ -39,6 +39,9 @@ type lvs struct {
 	owned   map[ipvs.ServiceKey]bool
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// unping restores net.ipv4.ping_group_range, once a PING_CHECK made
+	// the daemon widen it (allowPing).
+	unping func() error
 
 	mu       sync.Mutex // guards the sync daemon, driven from VRRP events
 	syncConf *kaconf.LVSSyncDaemon
@@ -182,6 +185,14 @@ func (d *Daemon) applyLVS(prev, next map[string]*vsBuilt, conf *kaconf.Config) e
 		if l.checks[id] != nil {
 			continue
 		}
+		if _, ok := c.target.Prober.(health.ICMP); ok && l.unping == nil {
+			restore, err := allowPing()
+			if err != nil {
+				d.log.Warn("PING_CHECK probes may be refused", "err", err)
+			} else {
+				l.unping = restore
+			}
+		}
 		if err := d.checker.Add(c.target); err != nil {
 			return err
 		}
@@ -226,6 +237,11 @@ func (d *Daemon) stopLVS() {
 		}
 	}
 	d.lvsEvents.Store(nil)
+	if l.unping != nil {
+		if err := l.unping(); err != nil {
+			d.log.Error("restoring net.ipv4.ping_group_range", "err", err)
+		}
+	}
 	l.mu.Lock()
 	for st, on := range l.syncOn {
 		if on {
