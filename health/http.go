@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -91,6 +92,13 @@ type HTTP struct {
 	// accepting connections.
 	KeepAlive bool
 }
+
+// The buffers of an exchange are pooled: at thousands of checks a second they
+// were most of the bytes allocated, and so of the garbage collector's work.
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 2048) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 512) }}
+)
 
 // Probe performs the request.
 func (h HTTP) Probe(ctx context.Context) Result {
@@ -168,15 +176,22 @@ func (h HTTP) release(slot *connSlot, conn net.Conn, reuse bool) {
 func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, req *http.Request, reused bool) (r Result, reuse, stale bool) {
 	stop := watchConn(ctx, conn)
 	defer stop()
-	bw := bufio.NewWriterSize(conn, 512)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(conn)
 	err := req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
+	bw.Reset(nil)
+	writers.Put(bw)
 	if err != nil {
 		return down(start, "%s", describe(ctx, "http: send request", err)), false, reused && ctx.Err() == nil
 	}
-	br := bufio.NewReaderSize(conn, 2048)
+	// Nothing reads the response after exchange returns (an unread body is
+	// dropped with the connection), so the reader goes back to the pool.
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(conn)
+	defer func() { br.Reset(nil); readers.Put(br) }()
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		stale = reused && ctx.Err() == nil && (err == io.EOF || errors.Is(err, syscall.ECONNRESET))

@@ -169,11 +169,11 @@ func (p *poller) forget(tok uint64) {
 	p.mu.Unlock()
 }
 
-// connectAndReset opens a TCP connection from bind to addr on a bare
-// non-blocking socket and closes it with an RST, as closeAbort does on the
-// portable path.
-func (p *poller) connectAndReset(ctx context.Context, bind, addr netip.AddrPort) error {
-	family, sa := sockaddr(addr)
+// connect opens t's TCP connection on a bare non-blocking socket and closes it
+// as dialTCP does on the portable path.
+func (p *poller) connect(ctx context.Context, t TCP) error {
+	bind := t.Bind
+	family, sa := sockaddr(t.Addr)
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
 		return os.NewSyscallError("socket", err)
@@ -181,8 +181,10 @@ func (p *poller) connectAndReset(ctx context.Context, bind, addr netip.AddrPort)
 	defer unix.Close(fd)
 	// Set before connecting so that every way out, a timeout included, resets
 	// rather than leaving a FIN exchange and TIME_WAIT behind.
-	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
-		return os.NewSyscallError("setsockopt SO_LINGER", err)
+	if !t.Graceful {
+		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+			return os.NewSyscallError("setsockopt SO_LINGER", err)
+		}
 	}
 	if bind.IsValid() || bind.Port() != 0 {
 		local := bind
@@ -244,11 +246,11 @@ func unspecified(family int) netip.Addr {
 	return netip.IPv6Unspecified()
 }
 
-// connectAndReset connects with the Checker's poller when it has one, and
-// through net.Dialer otherwise.
-func connectAndReset(ctx context.Context, bind, addr netip.AddrPort) error {
-	if p := pollerFrom(ctx); p != nil && rawConnectable(bind, addr) {
-		return p.connectAndReset(ctx, bind, addr)
+// connectTCP connects with the Checker's poller when it has one, and through
+// net.Dialer otherwise.
+func connectTCP(ctx context.Context, t TCP) error {
+	if p := pollerFrom(ctx); p != nil && rawConnectable(t.Bind, t.Addr) {
+		return p.connect(ctx, t)
 	}
-	return dialAndReset(ctx, bind, addr)
+	return dialTCP(ctx, t)
 }

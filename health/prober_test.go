@@ -6,6 +6,8 @@ import (
 	"crypto/md5"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +114,34 @@ func TestTCP(t *testing.T) {
 	}
 	wantResult(t, probe(t, health.TCP{Addr: closedPort(t, "tcp")}, 5*time.Second), false, "connection refused")
 	wantResult(t, probe(t, health.TCP{}, 5*time.Second), false, "invalid address")
+
+	addr, closes := closeWatcher(t)
+	wantResult(t, probe(t, health.TCP{Addr: addr}, 5*time.Second), true, "connected")
+	if got := <-closes; got != "reset" {
+		t.Errorf("server saw the check's connection end with %s, want a reset", got)
+	}
+	wantResult(t, probe(t, health.TCP{Addr: addr, Graceful: true}, 5*time.Second), true, "connected")
+	if got := <-closes; got != "FIN" {
+		t.Errorf("Graceful: server saw the connection end with %s, want a FIN", got)
+	}
+}
+
+// closeWatcher is a server that reports how each connection ended: "FIN",
+// "reset" or the read error.
+func closeWatcher(t *testing.T) (netip.AddrPort, <-chan string) {
+	closes := make(chan string, 1)
+	addr := rawServer(t, func(c net.Conn) {
+		_, err := c.Read(make([]byte, 1))
+		switch {
+		case errors.Is(err, io.EOF):
+			closes <- "FIN"
+		case errors.Is(err, syscall.ECONNRESET):
+			closes <- "reset"
+		default:
+			closes <- fmt.Sprint(err)
+		}
+	})
+	return addr, closes
 }
 
 func TestHTTP(t *testing.T) {

@@ -65,22 +65,29 @@ func TestTCPSharedPoller(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if err := connect(ctx, netip.AddrPort{}, ok); err != nil {
+	if err := connect(ctx, health.TCP{Addr: ok}); err != nil {
 		t.Fatalf("connect to a listening server: %v", err)
 	}
 	<-from
-	if err := connect(ctx, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), 0), ok); err != nil {
+	if err := connect(ctx, health.TCP{Addr: ok, Bind: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), 0)}); err != nil {
 		t.Fatalf("connect from 127.0.0.2: %v", err)
 	}
 	if got := <-from; !strings.HasPrefix(got, "127.0.0.2:") {
 		t.Errorf("server saw %s, want a connection from 127.0.0.2", got)
 	}
-	if err := connect(ctx, netip.AddrPort{}, refused); !errors.Is(err, syscall.ECONNREFUSED) {
+	if err := connect(ctx, health.TCP{Addr: refused}); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("connect to a closed port: %v, want ECONNREFUSED", err)
+	}
+	watched, closes := closeWatcher(t)
+	if err := connect(ctx, health.TCP{Addr: watched}); err != nil || <-closes != "reset" {
+		t.Errorf("connect and close: %v, want no error and a reset", err)
+	}
+	if err := connect(ctx, health.TCP{Addr: watched, Graceful: true}); err != nil || <-closes != "FIN" {
+		t.Errorf("connect and close gracefully: %v, want no error and a FIN", err)
 	}
 	short, cancelShort := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancelShort()
-	if err := connect(short, netip.AddrPort{}, stuck); !errors.Is(err, context.DeadlineExceeded) {
+	if err := connect(short, health.TCP{Addr: stuck}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("connect to a full accept queue: %v, want the context's deadline", err)
 	}
 
@@ -98,7 +105,7 @@ func TestTCPSharedPoller(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), d)
 			defer cancel()
-			err := connect(ctx, netip.AddrPort{}, target)
+			err := connect(ctx, health.TCP{Addr: target})
 			switch {
 			case target == ok && err != nil:
 				errs <- fmt.Errorf("connect %d to the listening server: %w", i, err)

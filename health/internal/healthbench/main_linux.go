@@ -7,6 +7,10 @@
 // with a fresh heap. All traffic stays on 127.0.0.0/8.
 //
 //	go run ./health/internal/healthbench [-sizes 1000,10000,50000] [-kinds tcp,http,noop] [-duration 20s]
+//
+// Kinds: tcp (TCP in a Checker: bare sockets on the Checker's epoll on Linux),
+// tcpnet (the same through net.Dialer), http, httpka (HTTP with KeepAlive) and
+// noop (the Checker with a probe that does nothing).
 package main
 
 import (
@@ -49,7 +53,7 @@ func main() {
 	measure := flag.String("point", "", "internal: measure one point, kind:targets")
 	servers := flag.String("servers", "", "internal: server addresses, kind=addr,...")
 	sizes := flag.String("sizes", "1000,10000,50000", "target counts")
-	kinds := flag.String("kinds", "tcp,http,noop", "probe kinds: tcp, http, noop (the Checker alone)")
+	kinds := flag.String("kinds", "tcp,http,noop", "probe kinds: tcp, tcpnet (TCP through net.Dialer), http, httpka (HTTP with KeepAlive), noop (the Checker alone)")
 	duration := flag.Duration("duration", 20*time.Second, "measurement window per point")
 	settle := flag.Duration("settle", 4*time.Second, "time before measuring (warm-up spread is one interval)")
 	interval := flag.Duration("interval", time.Second, "probe interval")
@@ -140,21 +144,35 @@ func accept(ln net.Listener, http bool) {
 			c.Close()
 			continue
 		}
-		go func() {
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if line == "\r\n" {
-					break
-				}
+		go serveHTTP(c)
+	}
+}
+
+// serveHTTP answers GET requests on c, keeping the connection for another
+// request unless the client sent "Connection: close".
+func serveHTTP(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		keep := true
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
 			}
+			if line == "\r\n" {
+				break
+			}
+			if strings.EqualFold(strings.TrimSpace(line), "Connection: close") {
+				keep = false
+			}
+		}
+		if !keep {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-		}()
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	}
 }
 
@@ -167,7 +185,7 @@ func runPoint(spec, servers string, interval, settle, duration time.Duration) {
 	var addrs []netip.AddrPort
 	for _, s := range strings.Split(servers, ",") {
 		k, a, _ := strings.Cut(s, "=")
-		if k == kind {
+		if k == strings.TrimSuffix(strings.TrimSuffix(kind, "net"), "ka") {
 			addrs = append(addrs, netip.MustParseAddrPort(a))
 		}
 	}
@@ -187,10 +205,14 @@ func runPoint(spec, servers string, interval, settle, duration time.Duration) {
 			p = noop
 		case "tcp":
 			p = health.TCP{Addr: addrs[i%len(addrs)]}
+		case "tcpnet":
+			p = portable{health.TCP{Addr: addrs[i%len(addrs)]}}
 		case "http":
 			p = health.HTTP{Addr: addrs[i%len(addrs)], Path: "/health"}
+		case "httpka":
+			p = health.HTTP{Addr: addrs[i%len(addrs)], Path: "/health", KeepAlive: true}
 		default:
-			log.Fatalf("unknown kind %q (noop, tcp, http)", kind)
+			log.Fatalf("unknown kind %q (noop, tcp, tcpnet, http, httpka)", kind)
 		}
 		if err := c.Add(health.Target{ID: fmt.Sprint(kind, i), Prober: p, Interval: interval}); err != nil {
 			log.Fatal(err)
@@ -229,6 +251,20 @@ func runPoint(spec, servers string, interval, settle, duration time.Duration) {
 	p.PerCore = p.Checks / p.Cores
 	p.Failures = fail1 - fail0
 	json.NewEncoder(os.Stdout).Encode(p)
+}
+
+// portable runs a prober with a context that has the probe's deadline but not
+// the Checker's values, so that TCP takes the portable net.Dialer path instead
+// of the Checker's shared poller: the comparison the tcpnet kind measures.
+type portable struct{ p health.Prober }
+
+func (w portable) Probe(ctx context.Context) health.Result {
+	d, _ := ctx.Deadline()
+	pctx, cancel := context.WithDeadline(context.Background(), d)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	return w.p.Probe(pctx)
 }
 
 func meanLatency(c *health.Checker) float64 {
