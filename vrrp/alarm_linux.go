@@ -13,8 +13,8 @@ import (
 // everything else Go timers. Go's timers wake up to a millisecond late, and the
 // kernel adds 0.1 % of an epoll timeout as slack on top (3.6 ms on the 3.6 s
 // Master_Down_Interval of 1 s adverts); a timerfd is an hrtimer that fires on
-// time. One wheel serves every Router of the process from one goroutine, so an
-// expiring timer costs no goroutine of its own. In-memory Conns keep Go timers,
+// time. One wheel serves every Router of the process on its VRRP thread
+// (sharedLoop), so an expiring timer costs no goroutine of its own. In-memory Conns keep Go timers,
 // which testing/synctest fakes.
 func newAlarm(c Conn, fire func()) alarm {
 	if _, ok := c.(*RawConn); ok {
@@ -26,25 +26,17 @@ func newAlarm(c Conn, fire func()) alarm {
 }
 
 // sharedWheel is package state for the same reason as sharedSockets: one
-// timerfd and one goroutine for all Routers of the process. It runs only while
+// timerfd for all Routers of the process. It runs only while
 // some Router uses it.
 var sharedWheel wheel
 
 type wheel struct {
 	mu      sync.Mutex
-	run     *wheelRun // nil while nobody uses the wheel
+	fd      int // the timerfd while users > 0
 	users   int
 	queue   alarmHeap
-	armedAt int64 // CLOCK_MONOTONIC time the timerfd fires at; 0: not set
-}
-
-// wheelRun is one timerfd and the goroutine reading it, from the wheel's first
-// user to its last. A new first user starts a new one, so a closing run never
-// mistakes the next for its own.
-type wheelRun struct {
-	fd      int
-	closing bool // set under wheel.mu: the goroutine returns at the next expiry
-	done    chan struct{}
+	armedAt int64         // CLOCK_MONOTONIC time the timerfd fires at; 0: not set
+	due     []*wheelAlarm // the alarms expired is firing; only its thread uses it
 }
 
 type wheelAlarm struct {
@@ -64,17 +56,17 @@ func (w *wheel) add(fire func()) (*wheelAlarm, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.users == 0 {
-		// Blocking, and read by a goroutine that keeps its thread in read(2):
-		// an expiry wakes that thread straight into the callbacks. Parked on
-		// the runtime's poller instead, an expiry first woke whichever thread
-		// sat in epoll_wait, which then scheduled the goroutine: tens of
-		// microseconds between Master_Down_Timer and the takeover advert.
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+		// Its expiries run on the process's VRRP thread (sharedLoop), so an
+		// expiring timer costs no goroutine hand-off.
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 		if err != nil {
 			return nil, os.NewSyscallError("timerfd_create", err)
 		}
-		w.run, w.armedAt = &wheelRun{fd: fd, done: make(chan struct{})}, 0
-		go w.serve(w.run)
+		if err := sharedLoop.add(fd, func() { w.expired(fd) }); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+		w.fd, w.armedAt = fd, 0
 	}
 	w.users++
 	return &wheelAlarm{w: w, fire: fire, index: -1}, nil
@@ -109,7 +101,7 @@ func (a *wheelAlarm) stop() {
 	}
 }
 
-// close leaves the wheel; the last user stops its goroutine and waits for it.
+// close leaves the wheel; the last user closes its timerfd.
 func (a *wheelAlarm) close() {
 	a.stop()
 	w := a.w
@@ -119,14 +111,10 @@ func (a *wheelAlarm) close() {
 		w.mu.Unlock()
 		return
 	}
-	// Closing a descriptor does not interrupt a read(2) blocked on it: make
-	// the timerfd expire now, and close it once the goroutine has returned.
-	run := w.run
-	w.run, run.closing = nil, true
-	w.setTimerfd(run.fd, monotonicNow())
+	fd := w.fd
 	w.mu.Unlock()
-	<-run.done
-	unix.Close(run.fd)
+	sharedLoop.remove(fd) // after this, expired(fd) does not run
+	unix.Close(fd)
 }
 
 // program makes sure the timerfd fires no later than the earliest deadline.
@@ -138,51 +126,40 @@ func (a *wheelAlarm) close() {
 // 10 ms). Left early, the timerfd fires once before anything is due, and run
 // programs it for the real earliest deadline then.
 func (w *wheel) program() {
-	if len(w.queue) == 0 || w.run == nil {
+	if len(w.queue) == 0 || w.users == 0 {
 		return
 	}
 	next := w.queue[0].deadline
 	if w.armedAt != 0 && w.armedAt <= next {
 		return
 	}
-	w.setTimerfd(w.run.fd, next)
+	w.armedAt = next
+	// A deadline already past expires at once.
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(next)}
+	_ = unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &spec, nil) // only fails for an invalid fd or spec
 }
 
-// setTimerfd makes fd expire at the CLOCK_MONOTONIC time at; a time already
-// past expires at once. Called with w.mu held.
-func (w *wheel) setTimerfd(fd int, at int64) {
-	w.armedAt = at
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(at)}
-	_ = unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &spec, nil) // only fails for an invalid fd or spec
-}
-
-func (w *wheel) serve(run *wheelRun) {
-	defer close(run.done)
+// expired runs on the loop's thread when the timerfd fd has expired: it fires
+// every alarm that is due, earliest first.
+func (w *wheel) expired(fd int) {
 	var expirations [8]byte
-	var due []*wheelAlarm
-	for {
-		if _, err := unix.Read(run.fd, expirations[:]); err == unix.EINTR {
-			continue
-		}
-		w.mu.Lock()
-		if run.closing {
-			w.mu.Unlock()
-			return
-		}
-		w.armedAt = 0
-		now := monotonicNow()
-		for len(w.queue) > 0 && w.queue[0].deadline <= now {
-			due = append(due, heap.Pop(&w.queue).(*wheelAlarm))
-		}
-		w.program()
-		w.mu.Unlock()
-		// Outside the lock: a Router's callback re-arms its own alarm.
-		for _, a := range due {
-			a.fire()
-		}
-		clear(due)
-		due = due[:0]
+	if _, err := unix.Read(fd, expirations[:]); err != nil {
+		return // EAGAIN: re-programmed after it became readable
 	}
+	w.mu.Lock()
+	w.armedAt = 0
+	now := monotonicNow()
+	for len(w.queue) > 0 && w.queue[0].deadline <= now {
+		w.due = append(w.due, heap.Pop(&w.queue).(*wheelAlarm))
+	}
+	w.program()
+	w.mu.Unlock()
+	// Outside the lock: a Router's callback re-arms its own alarm.
+	for _, a := range w.due {
+		a.fire()
+	}
+	clear(w.due)
+	w.due = w.due[:0]
 }
 
 // alarmHeap orders scheduled alarms by deadline (container/heap).

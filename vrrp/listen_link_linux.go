@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -15,93 +16,133 @@ import (
 // current state and then with every change, until ctx ends (it then returns
 // nil) or the Conn is closed. Up means administratively up with carrier
 // (IFF_UP and IFF_RUNNING); an interface that disappears is down. notify runs
-// on WatchLink's goroutine. A flap shorter than notify takes to run is still
-// reported, as down then up.
+// on WatchLink's goroutine, one call at a time and in order; a flap is
+// reported as down then up however long notify takes.
 //
 // All Conns on one socket share one rtnetlink subscription, so a thousand
-// watching Routers cost one netlink socket and one goroutine.
+// watching Routers cost one netlink socket and one goroutine. (A Router on a
+// RawConn does not even call WatchLink: it is told on the subscription's
+// goroutine, see followLink.)
 func (c *RawConn) WatchLink(ctx context.Context, notify func(up bool)) error {
-	m := &c.sock.link
-	st, err := m.watch(c.sock)
+	var (
+		mu      sync.Mutex
+		pending []bool // changes not yet handed to notify
+		failure error
+		wake    = make(chan struct{}, 1)
+	)
+	signal := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	stop, err := c.followLink(func(up bool) {
+		mu.Lock()
+		pending = append(pending, up)
+		mu.Unlock()
+		signal()
+	}, func(err error) {
+		mu.Lock()
+		failure = err
+		mu.Unlock()
+		signal()
+	})
 	if err != nil {
 		return fmt.Errorf("vrrp: watch link %s: %w", c.cfg.Interface, err)
 	}
-	defer m.unwatch()
-	notify(st.up)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-c.closed:
 			return fmt.Errorf("vrrp: watch link %s: %w", c.cfg.Interface, c.errClosed())
-		case <-st.changed:
+		case <-wake:
 		}
-		now, err := m.state()
+		mu.Lock()
+		changes, err := pending, failure
+		pending = nil
+		mu.Unlock()
+		for _, up := range changes {
+			notify(up)
+		}
 		if err != nil {
 			return fmt.Errorf("vrrp: watch link %s: %w", c.cfg.Interface, err)
 		}
-		if now.up == st.up && now.changes-st.changes >= 2 {
-			notify(!st.up) // a flap we were too slow to see
-		}
-		if now.up != st.up || now.changes-st.changes >= 2 {
-			notify(now.up)
-		}
-		st = now
 	}
+}
+
+// followLink calls notify with the interface's link state now and at every
+// change, on the subscription's goroutine, until stop is called; fail is
+// called instead if the subscription breaks. Neither may call stop or close
+// the Conn. A Router uses it directly: a thousand Routers then cost no
+// goroutine each for their link state.
+func (c *RawConn) followLink(notify func(up bool), fail func(error)) (stop func(), err error) {
+	m := &c.sock.link
+	sub := &linkFollower{notify: notify, fail: fail}
+	// Holding delivery across registration and the first call keeps a change
+	// the receive goroutine is delivering from overtaking the initial state.
+	m.delivery.Lock()
+	defer m.delivery.Unlock()
+	up, err := m.follow(c.sock, sub)
+	if err != nil {
+		return nil, err
+	}
+	notify(up)
+	return func() { m.unfollow(sub) }, nil
 }
 
 // linkMonitor follows one interface's link state for every RawConn on a
 // shared socket, through one rtnetlink subscription that runs while someone
-// watches.
+// follows it.
 type linkMonitor struct {
-	mu       sync.Mutex
-	watchers int
-	cur      linkState
-	err      error           // the subscription failed; watchers return it
-	nl       *rtnetlink.Conn // nil while nobody watches
-	done     chan struct{}   // closed when the receive goroutine ends
-	closed   bool            // the socket is closed: no more subscriptions
+	// delivery is held while followers are called, so they hear changes one
+	// at a time and in order. It is taken before mu.
+	delivery  sync.Mutex
+	mu        sync.Mutex
+	followers []*linkFollower
+	up        bool
+	nl        *rtnetlink.Conn // nil while nobody follows
+	done      chan struct{}   // closed when the receive goroutine ends
+	closed    bool            // the socket is closed: no more subscriptions
 }
 
-// linkState is a snapshot: changed is closed at the next change, and changes
-// counts changes so that a watcher can tell a missed flap.
-type linkState struct {
-	up      bool
-	changes uint64
-	changed chan struct{}
+type linkFollower struct {
+	notify func(up bool)
+	fail   func(error)
 }
 
-// watch registers a watcher, subscribing first if it is the first one, and
+// follow registers f, subscribing first if it is the first follower, and
 // returns the current state.
-func (m *linkMonitor) watch(s *rawSocket) (linkState, error) {
+func (m *linkMonitor) follow(s *rawSocket, f *linkFollower) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return linkState{}, net.ErrClosed
+		return false, net.ErrClosed
 	}
-	if m.watchers == 0 {
+	if m.nl == nil {
 		if err := m.subscribe(s); err != nil {
-			return linkState{}, err
+			return false, err
 		}
 	}
-	m.watchers++
-	return m.cur, nil
+	m.followers = append(m.followers, f)
+	return m.up, nil
 }
 
-func (m *linkMonitor) unwatch() {
+// unfollow removes f; once it returns, f is not called again.
+func (m *linkMonitor) unfollow(f *linkFollower) {
+	m.delivery.Lock()
 	m.mu.Lock()
-	m.watchers--
-	if m.watchers > 0 {
+	m.followers = slices.DeleteFunc(m.followers, func(x *linkFollower) bool { return x == f })
+	last := len(m.followers) == 0
+	// Released before stopLocked waits for the receive goroutine, which may
+	// be about to take it.
+	m.delivery.Unlock()
+	if !last {
 		m.mu.Unlock()
 		return
 	}
 	m.stopLocked()
-}
-
-func (m *linkMonitor) state() (linkState, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.cur, m.err
 }
 
 // subscribe opens the subscription and reads the current state; m.mu is held.
@@ -124,8 +165,7 @@ func (m *linkMonitor) subscribe(s *rawSocket) error {
 		nl.Close()
 		return err
 	}
-	m.nl, m.err = nl, nil
-	m.cur = linkState{up: linkUp(link.Flags), changes: m.cur.changes, changed: make(chan struct{})}
+	m.nl, m.up = nl, linkUp(link.Flags)
 	m.done = make(chan struct{})
 	go m.receive(nl, uint32(s.key.ifindex), m.done)
 	return nil
@@ -136,13 +176,17 @@ func (m *linkMonitor) receive(nl *rtnetlink.Conn, ifindex uint32, done chan stru
 	for {
 		msgs, raw, err := nl.Receive()
 		if err != nil {
+			m.delivery.Lock()
 			m.mu.Lock()
-			if m.nl == nl { // not stopped on purpose: tell the watchers
-				m.err = err
-				close(m.cur.changed)
-				m.cur.changed = make(chan struct{})
-			}
+			purposely := m.nl != nl
+			followers := slices.Clone(m.followers)
 			m.mu.Unlock()
+			if !purposely { // not stopped on purpose: tell the followers
+				for _, f := range followers {
+					f.fail(err)
+				}
+			}
+			m.delivery.Unlock()
 			return
 		}
 		for i, msg := range msgs {
@@ -152,12 +196,18 @@ func (m *linkMonitor) receive(nl *rtnetlink.Conn, ifindex uint32, done chan stru
 			}
 			// A deleted interface is announced with its last flags.
 			up := linkUp(lm.Flags) && raw[i].Header.Type != unix.RTM_DELLINK
+			m.delivery.Lock()
 			m.mu.Lock()
-			if up != m.cur.up {
-				close(m.cur.changed)
-				m.cur = linkState{up: up, changes: m.cur.changes + 1, changed: make(chan struct{})}
-			}
+			changed := up != m.up
+			m.up = up
+			followers := slices.Clone(m.followers)
 			m.mu.Unlock()
+			if changed {
+				for _, f := range followers {
+					f.notify(up)
+				}
+			}
+			m.delivery.Unlock()
 		}
 	}
 }

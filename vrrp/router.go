@@ -32,6 +32,13 @@ type pushConn interface {
 	deliverTo(handle func(Packet))
 }
 
+// linkFollowingConn is implemented by Conns that report link changes on a
+// goroutine of their own (the shared socket's rtnetlink subscription), which
+// saves a goroutine per Router.
+type linkFollowingConn interface {
+	followLink(notify func(up bool), fail func(error)) (stop func(), err error)
+}
+
 // LinkWatcher is implemented by Conns that can report the interface's link state.
 // The Router stays in Fault while the link is down.
 type LinkWatcher interface {
@@ -164,22 +171,18 @@ func (r *Router) Run(ctx context.Context) error {
 	} else {
 		wg.Go(func() { r.readLoop(conn) })
 	}
-	if lw, ok := conn.(LinkWatcher); ok {
+	stopFollowing := func() {}
+	if lf, ok := conn.(linkFollowingConn); ok {
+		stop, err := lf.followLink(r.linkChanged, r.linkUnknown)
+		if err != nil {
+			r.linkUnknown(err)
+		} else {
+			stopFollowing = stop
+		}
+	} else if lw, ok := conn.(LinkWatcher); ok {
 		wg.Go(func() {
-			err := lw.WatchLink(ctx, func(up bool) {
-				r.update(func() string {
-					if r.linkDown == !up {
-						return ""
-					}
-					r.linkDown = !up
-					if up {
-						return "interface " + r.cfg.Interface + " is up"
-					}
-					return "interface " + r.cfg.Interface + " is down"
-				})
-			})
-			if err != nil && ctx.Err() == nil {
-				r.log.Warn("link state unavailable", "err", err)
+			if err := lw.WatchLink(ctx, r.linkChanged); err != nil && ctx.Err() == nil {
+				r.linkUnknown(err)
 			}
 		})
 	}
@@ -188,6 +191,7 @@ func (r *Router) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-r.stop:
 	}
+	stopFollowing()
 	r.mu.Lock()
 	r.m.shutdown("shutting down")
 	moved = r.apply()
@@ -202,6 +206,24 @@ func (r *Router) Run(ctx context.Context) error {
 	r.events.wait()
 	return err
 }
+
+// linkChanged moves the Router into or out of Fault with its link.
+func (r *Router) linkChanged(up bool) {
+	r.update(func() string {
+		if r.linkDown == !up {
+			return ""
+		}
+		r.linkDown = !up
+		if up {
+			return "interface " + r.cfg.Interface + " is up"
+		}
+		return "interface " + r.cfg.Interface + " is down"
+	})
+}
+
+// linkUnknown reports that the link state can no longer be followed; the
+// Router keeps the last state it heard.
+func (r *Router) linkUnknown(err error) { r.log.Warn("link state unavailable", "err", err) }
 
 // Close stops a running Router gracefully and waits for Run to return. Closing
 // a Router that never ran makes a later Run return at once.

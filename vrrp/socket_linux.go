@@ -66,8 +66,8 @@ func (t *socketTable) acquire(key socketKey, ifname string, log *slog.Logger) (*
 	return s, nil
 }
 
-// release drops a reference and closes the socket with the last one, waiting
-// for its reader goroutine to end.
+// release drops a reference and closes the socket with the last one; once it
+// returns, nothing is delivered from that socket any more.
 func (t *socketTable) release(s *rawSocket) {
 	t.mu.Lock()
 	s.refs--
@@ -81,17 +81,18 @@ func (t *socketTable) release(s *rawSocket) {
 	}
 }
 
-// rawSocket is a raw IP protocol 112 socket bound to one interface. Its reader
-// goroutine hands each message to the RawConns subscribed to the message's VRID.
+// rawSocket is a raw IP protocol 112 socket bound to one interface. On the
+// process's VRRP thread (sharedLoop) it hands each message to the RawConns
+// subscribed to the message's VRID.
 type rawSocket struct {
 	key    socketKey
 	refs   int // guarded by sharedSockets.mu
 	ifname string
 	log    *slog.Logger
+	fd     int
 	file   *os.File
 	rc     syscall.RawConn
 	netns  *os.File // the namespace the socket lives in, for netlink sockets opened later
-	done   chan struct{}
 	link   linkMonitor
 
 	mu     sync.RWMutex
@@ -103,18 +104,13 @@ type rawSocket struct {
 	savedARP []devconf
 
 	unclaimed atomic.Uint64
-	closing   atomic.Bool
 
-	// Receive state, used only by the reader goroutine, allocated once.
-	buf    []byte
-	oob    []byte
-	from   unix.RawSockaddrInet6
-	iov    unix.Iovec
-	msg    unix.Msghdr
-	readFn func(fd uintptr) bool
-	n      int
-	oobn   int
-	errno  error
+	// Receive state, used only on the loop's thread, allocated once.
+	buf  []byte
+	oob  []byte
+	from unix.RawSockaddrInet6
+	iov  unix.Iovec
+	msg  unix.Msghdr
 }
 
 const (
@@ -201,11 +197,9 @@ func openRawSocket(key socketKey, ifname string, log *slog.Logger) (*rawSocket, 
 		netns.Close()
 		return nil, err
 	}
-	// The reader blocks in the kernel on a thread of its own instead of parking
-	// on the runtime's poller: a packet then costs one read(2), where the poller
-	// costs an epoll_wait, the read and a read that ends in EAGAIN, which made a
-	// backup of many instances use twice keepalived's CPU. close wakes the reader
-	// with shutdown(2).
+	// The descriptor stays blocking for os.File, which then leaves it out of
+	// the runtime's poller (whose epoll would wake for every packet too);
+	// receives pass MSG_DONTWAIT instead.
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)
 		netns.Close()
@@ -219,8 +213,7 @@ func openRawSocket(key socketKey, ifname string, log *slog.Logger) (*rawSocket, 
 		return nil, fmt.Errorf("vrrp: raw socket on %s: %w", ifname, err)
 	}
 	s := &rawSocket{
-		key: key, ifname: ifname, log: log, file: file, rc: rc, netns: netns,
-		done:   make(chan struct{}),
+		key: key, ifname: ifname, log: log, fd: fd, file: file, rc: rc, netns: netns,
 		groups: make(map[netip.Addr]int),
 		buf:    make([]byte, recvBufSize),
 		oob:    make([]byte, 128),
@@ -232,91 +225,67 @@ func openRawSocket(key socketKey, ifname string, log *slog.Logger) (*rawSocket, 
 		s.msg.Iov = &s.iov
 		s.msg.Iovlen = 1
 		s.msg.Control = &s.oob[0]
-		s.readFn = s.recvmsg6
-	} else {
-		s.readFn = s.read4
 	}
-	go s.readLoop()
+	if err := sharedLoop.add(fd, s.receive); err != nil {
+		file.Close()
+		netns.Close()
+		return nil, fmt.Errorf("vrrp: raw socket on %s: %w", ifname, err)
+	}
 	return s, nil
 }
 
-// read4 reads one IPv4 packet (with its header) into buf; like recvmsg6 it is
-// a method value built once.
-func (s *rawSocket) read4(fd uintptr) bool {
-	n, _, errno := unix.Syscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)))
-	s.n, s.errno = int(n), nil
-	if errno != 0 {
-		s.errno = errno
-	}
-	return true
-}
-
-// recvmsg6 is called by RawConn.Read with the descriptor; it is a method value
-// built once so that receiving allocates nothing (unix.Recvmsg would allocate a
-// Sockaddr per packet).
-func (s *rawSocket) recvmsg6(fd uintptr) bool {
-	s.msg.Namelen = unix.SizeofSockaddrInet6
-	s.msg.SetControllen(len(s.oob))
-	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&s.msg)), 0)
-	if errno == unix.EAGAIN {
-		return false
-	}
-	s.n, s.oobn, s.errno = int(n), int(s.msg.Controllen), nil
-	if errno != 0 {
-		s.errno = errno
-	}
-	return true
-}
-
 func (s *rawSocket) close() {
-	s.closing.Store(true)
-	// shutdown on an unconnected socket fails with ENOTCONN but still marks it
-	// shut for reading and wakes a reader blocked in it, whose read returns 0.
-	_ = s.rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RD) })
+	sharedLoop.remove(s.fd)
 	s.file.Close()
-	<-s.done
 	s.link.close()
 	s.netns.Close()
 }
 
-func (s *rawSocket) readLoop() {
-	defer close(s.done)
-	for {
-		var src, dst netip.Addr
-		var hops int
-		var payload []byte
-		if err := s.rc.Read(s.readFn); err != nil || s.closing.Load() {
-			return // closed
+// receive reads one packet, if one is there, and dispatches it. It runs on the
+// loop's thread; the epoll set is level-triggered, so a second queued packet
+// makes epoll_wait return again at once.
+func (s *rawSocket) receive() {
+	var src, dst netip.Addr
+	var hops int
+	var payload []byte
+	if s.key.v6 {
+		s.msg.Namelen = unix.SizeofSockaddrInet6
+		s.msg.SetControllen(len(s.oob))
+		n, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), unix.MSG_DONTWAIT)
+		if errno != 0 {
+			s.receiveError(errno)
+			return
 		}
-		if s.key.v6 {
-			if s.errno != nil {
-				s.log.Debug("vrrp: receive", "interface", s.ifname, "err", s.errno)
-				continue
-			}
-			var ok bool
-			if dst, hops, ok = parseControl6(s.oob[:s.oobn]); !ok {
-				s.unclaimed.Add(1)
-				continue
-			}
-			src = netip.AddrFrom16(s.from.Addr)
-			payload = s.buf[:s.n]
-		} else {
-			if s.errno != nil {
-				s.log.Debug("vrrp: receive", "interface", s.ifname, "err", s.errno)
-				continue
-			}
-			p := s.buf[:s.n]
-			// Raw IPv4 sockets deliver the header, which has all we need.
-			if len(p) < 20 || p[0]>>4 != 4 || int(p[0]&0x0f)*4 > len(p) {
-				s.unclaimed.Add(1)
-				continue
-			}
-			hops = int(p[8])
-			src = netip.AddrFrom4([4]byte(p[12:16]))
-			dst = netip.AddrFrom4([4]byte(p[16:20]))
-			payload = p[int(p[0]&0x0f)*4:]
+		var ok bool
+		if dst, hops, ok = parseControl6(s.oob[:s.msg.Controllen]); !ok {
+			s.unclaimed.Add(1)
+			return
 		}
-		s.dispatch(src, dst, hops, payload)
+		src = netip.AddrFrom16(s.from.Addr)
+		payload = s.buf[:n]
+	} else {
+		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)), unix.MSG_DONTWAIT, 0, 0)
+		if errno != 0 {
+			s.receiveError(errno)
+			return
+		}
+		p := s.buf[:n]
+		// Raw IPv4 sockets deliver the header, which has all we need.
+		if len(p) < 20 || p[0]>>4 != 4 || int(p[0]&0x0f)*4 > len(p) {
+			s.unclaimed.Add(1)
+			return
+		}
+		hops = int(p[8])
+		src = netip.AddrFrom4([4]byte(p[12:16]))
+		dst = netip.AddrFrom4([4]byte(p[16:20]))
+		payload = p[int(p[0]&0x0f)*4:]
+	}
+	s.dispatch(src, dst, hops, payload)
+}
+
+func (s *rawSocket) receiveError(errno syscall.Errno) {
+	if errno != unix.EAGAIN && errno != unix.EINTR {
+		s.log.Debug("vrrp: receive", "interface", s.ifname, "err", errno)
 	}
 }
 

@@ -1,0 +1,169 @@
+package vrrp
+
+import (
+	"os"
+	"runtime"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// sharedLoop is the one thread of the process that waits for VRRP: every shared
+// raw socket and the timer wheel's timerfd are in its epoll set, and it runs
+// their handlers itself, as keepalived's event loop does. One thread matters
+// because a goroutine blocked in a system call keeps its P: with a blocked
+// reader per interface plus the wheel, every P of a small machine sat in a
+// system call, and the runtime's sysmon then woke every 20 µs to hand them
+// over, which cost a backup of many instances a fifth of its CPU. A packet
+// costs an epoll_wait and a read, like keepalived; the runtime's own poller
+// would add a goroutine hand-off and a read ending in EAGAIN.
+//
+// It is package state for the reasons sharedSockets is, and runs only while
+// something is registered.
+var sharedLoop ioLoop
+
+type ioLoop struct {
+	mu       sync.Mutex
+	handlers map[int32]func() // by descriptor
+	run      *loopRun         // nil while nothing is registered
+	passes   int64            // epoll_wait rounds completed by any run
+	passed   *sync.Cond
+}
+
+// loopRun is one epoll set and the goroutine waiting on it, from the first
+// registration to the last, so that a run being stopped never mistakes the
+// next one's state for its own.
+type loopRun struct {
+	epfd, wakefd int // wakefd is an eventfd that interrupts epoll_wait
+	tid          int // the thread, locked to the goroutine
+	stopping     bool
+	done         chan struct{}
+}
+
+// add registers fd; handle runs on the loop's thread whenever fd is readable
+// (level-triggered), so it must read at most what is there without blocking.
+func (l *ioLoop) add(fd int, handle func()) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.run == nil {
+		if err := l.start(); err != nil {
+			return err
+		}
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.run.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	l.handlers[int32(fd)] = handle
+	return nil
+}
+
+// remove unregisters fd. When it returns, fd's handler is not running and
+// will not run again, so fd may be closed. A handler may remove itself.
+func (l *ioLoop) remove(fd int) {
+	l.mu.Lock()
+	run := l.run
+	if run == nil || l.handlers[int32(fd)] == nil {
+		l.mu.Unlock()
+		return
+	}
+	_ = unix.EpollCtl(run.epfd, unix.EPOLL_CTL_DEL, fd, nil) // fd is registered: cannot fail
+	delete(l.handlers, int32(fd))
+	self := unix.Gettid() == run.tid
+	if !self {
+		// Wait until the loop is past any round that may still run the handler.
+		until := l.passes + 1
+		run.wake()
+		for l.passes < until {
+			l.passed.Wait()
+		}
+	}
+	if len(l.handlers) > 0 {
+		l.mu.Unlock()
+		return
+	}
+	// The last registration is gone: stop the run, and wait for its
+	// goroutine unless this is it.
+	l.run, l.handlers = nil, nil
+	run.stopping = true
+	run.wake()
+	l.mu.Unlock()
+	if !self {
+		<-run.done
+	}
+}
+
+// start creates an epoll set and its goroutine; l.mu is held.
+func (l *ioLoop) start() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	if l.passed == nil {
+		l.passed = sync.NewCond(&l.mu)
+	}
+	run := &loopRun{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
+	started := make(chan int)
+	go l.serve(run, started)
+	run.tid = <-started
+	l.run, l.handlers = run, make(map[int32]func())
+	return nil
+}
+
+// wake interrupts epoll_wait.
+func (r *loopRun) wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(r.wakefd, one[:]) // fails only when the counter is full, which wakes it anyway
+}
+
+func (l *ioLoop) serve(run *loopRun, started chan<- int) {
+	// Locked so that remove can tell a call from a handler by the thread ID.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	started <- unix.Gettid()
+	defer close(run.done)
+	defer unix.Close(run.epfd)
+	defer unix.Close(run.wakefd)
+	events := make([]unix.EpollEvent, 64)
+	var drain [8]byte
+	for {
+		n, err := unix.EpollWait(run.epfd, events, -1)
+		if err != nil && err != unix.EINTR {
+			panic("vrrp: epoll_wait: " + err.Error()) // only for an invalid epfd or events buffer
+		}
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(run.wakefd) {
+				_, _ = unix.Read(run.wakefd, drain[:])
+				continue
+			}
+			l.mu.Lock()
+			handle := l.handlers[ev.Fd]
+			if run.stopping {
+				handle = nil
+			}
+			l.mu.Unlock()
+			if handle != nil {
+				handle()
+			}
+		}
+		l.mu.Lock()
+		l.passes++
+		l.passed.Broadcast()
+		stop := run.stopping
+		l.mu.Unlock()
+		if stop {
+			return
+		}
+	}
+}
