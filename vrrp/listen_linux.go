@@ -69,20 +69,27 @@ func Listen(cfg ListenConfig) (Conn, error) {
 		return nil, err
 	}
 	if cfg.VirtualMAC {
-		if c.vmac, err = createVMAC(sock.netns, ifi, cfg.VRID, cfg.IPv6, source, cfg.Logger); err != nil {
+		if c.vmac, err = createVMAC(sock, ifi, cfg.VRID, cfg.IPv6, source, cfg.Logger); err != nil {
+			sock.unsubscribe(c)
+			sharedSockets.release(sock)
+			return nil, err
+		}
+		if err := c.vmac.sock.subscribe(c); err != nil {
+			c.vmac.remove()
 			sock.unsubscribe(c)
 			sharedSockets.release(sock)
 			return nil, err
 		}
 		if !cfg.IPv6 {
 			if err := sock.holdParentARP(); err != nil {
+				c.vmac.sock.unsubscribe(c)
 				c.vmac.remove()
 				sock.unsubscribe(c)
 				sharedSockets.release(sock)
 				return nil, err
 			}
 		}
-		c.sendRC = c.vmac.rc
+		c.sendRC = c.vmac.sock.rc
 		c.oob = sendControl(source, c.vmac.ifindex)
 	}
 	cfg.Logger.Debug("vrrp: listening", "interface", ifi.Name, "vrid", cfg.VRID, "source", source,
@@ -360,6 +367,9 @@ func (c *RawConn) OverflowedPackets() uint64 { return c.overflowed.Load() }
 func (c *RawConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.sock.unsubscribe(c)
+		if c.vmac != nil {
+			c.vmac.sock.unsubscribe(c)
+		}
 		close(c.closed)
 		c.sendMu.Lock() // wait for a send in progress
 		defer c.sendMu.Unlock()

@@ -9,22 +9,29 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"syscall"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/jsimonetti/rtnetlink/v2/driver"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-// vmac is the macvlan interface a RawConn with VirtualMAC sends from, with its
-// own send-only raw socket.
+// vmac is the macvlan interface a RawConn with VirtualMAC sends from, with a
+// raw socket of its own on it.
+//
+// The socket also receives: in private mode (and in bridge and VEPA mode too)
+// the macvlan driver hands a multicast frame whose source MAC is one of the
+// host's macvlans to that macvlan alone, never to the parent. Every router of
+// the VRID sends from the same virtual MAC, so a backup's parent never sees
+// the master's adverts: both became master. The socket's filter keeps only
+// frames from the virtual MAC, which are exactly the ones the parent misses;
+// everything else arrives on the parent's shared socket as before.
 type vmac struct {
 	name    string
 	ifindex int
 	netns   *os.File // where to delete the link from, whichever thread closes
-	file    *os.File
-	rc      syscall.RawConn
+	sock    *rawSocket
 	log     *slog.Logger
 }
 
@@ -34,7 +41,8 @@ type vmac struct {
 // send socket on it. For IPv4 it gets keepalived's settings (vmacDevconf). For
 // IPv6 the link-local source is added to it without DAD, because the kernel
 // only sends from an address of the outgoing interface.
-func createVMAC(netns *os.File, parent *net.Interface, vrid uint8, v6 bool, source netip.Addr, log *slog.Logger) (v *vmac, err error) {
+func createVMAC(parentSock *rawSocket, parent *net.Interface, vrid uint8, v6 bool, source netip.Addr, log *slog.Logger) (v *vmac, err error) {
+	netns := parentSock.netns
 	name := VirtualMACInterface(vrid, v6)
 	nl, err := rtnetlink.Dial(&netlink.Config{NetNS: int(netns.Fd())})
 	if err != nil {
@@ -87,20 +95,13 @@ func createVMAC(netns *os.File, parent *net.Interface, vrid uint8, v6 bool, sour
 			return v, adminError(fmt.Sprintf("add %v to %s", source, name), err)
 		}
 	}
-	fd, err := newRawFD(name, ifi.Index, v6)
-	if err != nil {
+	key := parentSock.key
+	key.ifindex = ifi.Index
+	if v.sock, err = sharedSockets.acquire(key, name, log); err != nil {
 		return v, err
 	}
-	// Send only: the shared socket on the parent receives. Drop everything
-	// here so the kernel queues no copies.
-	drop := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &drop[0]}); err != nil {
-		unix.Close(fd)
-		return v, fmt.Errorf("vrrp: send socket on %s: %w", name, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err))
-	}
-	v.file = os.NewFile(uintptr(fd), "vrrp-vmac:"+name)
-	if v.rc, err = v.file.SyscallConn(); err != nil {
-		return v, fmt.Errorf("vrrp: send socket on %s: %w", name, err)
+	if err := acceptOnlySourceMAC(v.sock, VirtualMAC(vrid, v6)); err != nil {
+		return v, err
 	}
 	log.Debug("vrrp: created virtual MAC interface", "interface", name, "parent", parent.Name, "mac", VirtualMAC(vrid, v6))
 	return v, nil
@@ -194,13 +195,13 @@ func findLink(netns *os.File, name string) (linkFacts, bool) {
 	return linkFacts{}, false
 }
 
-// remove closes the send socket and deletes the interface. It is a no-op on nil.
+// remove closes the socket and deletes the interface. It is a no-op on nil.
 func (v *vmac) remove() error {
 	if v == nil {
 		return nil
 	}
-	if v.file != nil {
-		v.file.Close()
+	if v.sock != nil {
+		sharedSockets.release(v.sock)
 	}
 	if v.ifindex == 0 {
 		l, ok := findLink(v.netns, v.name)
@@ -227,4 +228,33 @@ func adminError(op string, err error) error {
 		return fmt.Errorf("vrrp: %s (needs CAP_NET_ADMIN): %w", op, err)
 	}
 	return fmt.Errorf("vrrp: %s: %w", op, err)
+}
+
+// acceptOnlySourceMAC makes s drop every frame whose Ethernet source is not
+// mac. Classic BPF reaches the link-layer header of a raw IP socket's packets
+// at the negative offset SKF_LL_OFF.
+func acceptOnlySourceMAC(s *rawSocket, mac net.HardwareAddr) error {
+	// SKF_LL_OFF + 6 (after the destination MAC), as the kernel reads the
+	// 32-bit K field: a negative offset.
+	const srcMAC = uint32(0xffe00000) + 6
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: srcMAC, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(mac[0:4]), SkipTrue: 3},
+		bpf.LoadAbsolute{Off: srcMAC + 4, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(binary.BigEndian.Uint16(mac[4:6])), SkipTrue: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
+	if err != nil {
+		return fmt.Errorf("vrrp: filter for %s: %w", s.ifname, err)
+	}
+	filter := make([]unix.SockFilter, len(prog))
+	for i, in := range prog {
+		filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.SetsockoptSockFprog(s.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fmt.Errorf("vrrp: filter for %s: %w", s.ifname, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err))
+	}
+	return nil
 }

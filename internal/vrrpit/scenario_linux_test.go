@@ -232,6 +232,14 @@ func TestVirtualMAC(t *testing.T) {
 	capt := startCapture(t, tp.client, "eth0")
 	sp := startAll(t, tp, instance(200, vip4, vmac), instance(100, vip4, vmac))
 	expectRoles(t, tp, sp, 0, vip4)
+	// Both send from the same virtual MAC, which the macvlan driver keeps from
+	// the backup's parent interface: the backup must still hear the master, or
+	// it takes over after its Master_Down_Interval as well.
+	waitFor(t, settle, func() bool {
+		st := sp[1].(*lvskit).stats(t)
+		return len(st) == 1 && st[0].Stats.AdvertsReceived >= 5
+	}, "the backup to hear the master's adverts from the virtual MAC")
+	expectRoles(t, tp, sp, 0, vip4)
 	want := fmt.Sprintf("00:00:5e:00:01:%02x", vrid)
 	if mac := talk(t, tp, vip4); mac != want {
 		t.Fatalf("client resolved %v to %s, want the virtual MAC %s", vip4, mac, want)
