@@ -14,7 +14,9 @@ import (
 // not use, each real server a local address on the guest's dummy rs1 served
 // by checksrv (examples/keepalived/e2e/internal/checksrv). The TCP_CHECK
 // service has two real servers, quorum 2 and a sorry server, so losing one
-// loses the quorum. SSL_GET and the plain UDP_CHECK have inhibit_on_failure.
+// loses the quorum; the second is checked on another port (connect_port).
+// SSL_GET and the plain UDP_CHECK have inhibit_on_failure. The MISC_CHECK
+// exits with /tmp/misc's number, misc_dynamic: 0 up, 1 down, 5 weight 3.
 // VI_1 leads an lvs_sync_daemon and faults while /tmp/fault holds 1.
 const checkersConf = `global_defs {
     router_id lvskit_vm
@@ -61,6 +63,7 @@ virtual_server 10.0.0.101 80 {
     real_server 10.0.2.11 80 {
         weight 1
         TCP_CHECK {
+            connect_port 8080
             connect_timeout 1
             retry 1
             delay_before_retry 1
@@ -160,6 +163,20 @@ virtual_server 10.0.0.107 80 {
         }
     }
 }
+virtual_server 10.0.0.108 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.2.8 80 {
+        weight 8
+        MISC_CHECK {
+            misc_path "/bin/sh -c 'exit $(cat /tmp/misc)'"
+            misc_dynamic
+            misc_timeout 2
+        }
+    }
+}
 `
 
 // checkersScript runs checkersConf under lvskit and then keepalived. Each
@@ -172,37 +189,39 @@ virtual_server 10.0.0.107 80 {
 //	      unreachable, the pattern UDP server still up but replying "nope"
 //	      instead of "pong", 10.0.2.6 removed so pings go unanswered, /tmp/rs7
 //	      set to 1) and /tmp/fault is 1: VI_1 faults
-//	up2   everything restored
+//	up2   everything restored, but the MISC_CHECK exits 5 (weight 3)
 //
 // A phase ends when the table and sync daemons look like its expectation
 // (45 s at most; "TIMEOUT" is printed otherwise, and the comparison below
 // reports the difference), plus 2 s for anything still moving.
 const checkersScript = `set -u
+ip link show eth0 >/dev/null 2>&1 || { ip link add eth0 type dummy && ip link set eth0 up && ip addr add 10.0.0.1/24 dev eth0; }
 ip link set eth0 multicast on
 ip link add rs1 type dummy && ip link set rs1 up
-for i in 1 11 2 3 4 5 6 7; do ip addr add 10.0.2.$i/32 dev rs1; done
+for i in 1 11 2 3 4 5 6 7 8; do ip addr add 10.0.2.$i/32 dev rs1; done
 # health.ICMP (and keepalived's PING_CHECK) use ICMP datagram sockets.
 echo "0 0" > /proc/sys/net/ipv4/ping_group_range
 echo pong > /tmp/reply
 cat > /tmp/checkers.conf <<'LVSKIT_EOF'
 ` + checkersConf + `LVSKIT_EOF
-checksrv tcp 10.0.2.11:80 >/dev/null & keep1=$!
+checksrv tcp 10.0.2.11:8080 >/dev/null & keep1=$!
 checksrv udp 10.0.2.5:5001 /tmp/reply >/dev/null & keep2=$!
+# servers_up MISC: every server up, the MISC_CHECK exiting MISC.
 servers_up() {
   checksrv tcp 10.0.2.1:80 >/dev/null & s1=$!
   checksrv https 10.0.2.2:443 >/dev/null & s2=$!
   checksrv dns 10.0.2.3:53 >/dev/null & s3=$!
   checksrv udp 10.0.2.4:5000 >/dev/null & s4=$!
-  echo pong > /tmp/reply; ip addr add 10.0.2.6/32 dev rs1 2>/dev/null; echo 0 > /tmp/rs7; echo 0 > /tmp/fault
+  echo pong > /tmp/reply; ip addr add 10.0.2.6/32 dev rs1 2>/dev/null; echo 0 > /tmp/rs7; echo 0 > /tmp/fault; echo $1 > /tmp/misc
 }
 servers_down() {
   kill $s1 $s2 $s3 $s4; wait $s1 $s2 $s3 $s4 2>/dev/null
-  echo nope > /tmp/reply; ip addr del 10.0.2.6/32 dev rs1; echo 1 > /tmp/rs7; echo 1 > /tmp/fault
+  echo nope > /tmp/reply; ip addr del 10.0.2.6/32 dev rs1; echo 1 > /tmp/rs7; echo 1 > /tmp/fault; echo 1 > /tmp/misc
 }
 # weighted REGEX: how many real servers matching REGEX have a weight above 0.
 weighted() { ipvsadm -Ln | grep -cE -- "-> $1:[0-9]+ +[A-Za-z]+ +[1-9]"; }
-all_up() { [ $(weighted '10\.0\.2\.[0-9]+') -eq 8 ] && ! ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q master; }
-all_down() { [ $(weighted '10\.0\.2\.[1-7]') -eq 0 ] && ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q backup && ! ipvsadm -L --daemon | grep -q master; }
+all_up() { [ $(weighted '10\.0\.2\.[0-9]+') -eq 9 ] && ! ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q master; }
+all_down() { [ $(weighted '10\.0\.2\.[1-8]') -eq 0 ] && ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q backup && ! ipvsadm -L --daemon | grep -q master; }
 phase() {
   i=0; while ! $2 && [ $i -lt 90 ]; do sleep 0.5; i=$((i+1)); done
   [ $i -lt 90 ] || echo "TIMEOUT $1"
@@ -212,12 +231,12 @@ phase() {
 }
 run() {
   impl=$1; shift
-  servers_up
+  servers_up 0
   "$@" > /tmp/$impl.log 2>&1 & pid=$!
   phase $impl-up all_up
   servers_down
   phase $impl-down all_down
-  servers_up
+  servers_up 5
   phase $impl-up2 all_up
   kill -TERM $pid; wait $pid
   echo "=== $impl-stopped"; ipvsadm -Ln; echo "=== end"
@@ -241,11 +260,19 @@ func checkersRun() vmtest.Command {
 // checkersBuild is the real server program checkersScript runs.
 var checkersBuild = vmtest.Build{Name: "checksrv", Package: "github.com/lvskit/lvskit/examples/keepalived/e2e/internal/checksrv"}
 
-// upWeights is the table of phases up and up2: every real server with its
-// configured weight, no sorry server.
+// upWeights is the table of phase up: every real server with its configured
+// weight, no sorry server. Phase up2 differs in the MISC_CHECK's dynamic
+// weight (up2Weights).
 var upWeights = map[string]string{
 	"10.0.2.1:80": "1", "10.0.2.11:80": "1", "10.0.2.2:443": "2", "10.0.2.3:53": "3",
 	"10.0.2.4:5000": "4", "10.0.2.5:5001": "5", "10.0.2.6:80": "6", "10.0.2.7:80": "7",
+	"10.0.2.8:80": "8",
+}
+
+func up2Weights() map[string]string {
+	m := maps.Clone(upWeights)
+	m["10.0.2.8:80"] = "3" // exit status 5 - 2
+	return m
 }
 
 // downWeights says what phase down must show for each checked real server:
@@ -260,6 +287,7 @@ var downWeights = map[string]struct{ weight, checker string }{
 	"10.0.2.5:5001": {"", "UDP_CHECK require_reply pattern (wrong reply)"},
 	"10.0.2.6:80":   {"", "PING_CHECK"},
 	"10.0.2.7:80":   {"", "FILE_CHECK"},
+	"10.0.2.8:80":   {"", "MISC_CHECK (exit 1)"},
 	"10.0.2.99:80":  {"1", "sorry_server (quorum lost)"},
 }
 
@@ -274,9 +302,9 @@ func verifyCheckers(t *testing.T, out string) {
 				return fmt.Sprintf("%s:\n%s\n%s-daemon:\n%s\nlog:\n%s", phase, strings.Join(sections[impl+"-"+phase], "\n"),
 					phase, strings.Join(sections[impl+"-"+phase+"-daemon"], "\n"), strings.Join(sections[impl+"-log"], "\n"))
 			}
-			for _, phase := range []string{"up", "up2"} {
-				if got := weights(sections[impl+"-"+phase]); !maps.Equal(got, upWeights) {
-					t.Errorf("%s: real servers %v, want %v\n%s", phase, got, upWeights, show(phase))
+			for phase, want := range map[string]map[string]string{"up": upWeights, "up2": up2Weights()} {
+				if got := weights(sections[impl+"-"+phase]); !maps.Equal(got, want) {
+					t.Errorf("%s: real servers %v, want %v\n%s", phase, got, want, show(phase))
 				}
 			}
 			down := weights(sections[impl+"-down"])
