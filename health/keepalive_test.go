@@ -1,7 +1,6 @@
 package health_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -40,6 +39,8 @@ func countingServer(t *testing.T, h http.Handler, tls bool) (addr netip.AddrPort
 	t.Cleanup(srv.Close)
 	return netip.MustParseAddrPort(srv.Listener.Addr().String()), opened, closed
 }
+
+var writeOK = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 
 // probeTwice probes h twice with one target's idle-connection slot, as a
 // Checker does, and returns both results.
@@ -136,59 +137,10 @@ func TestHTTPKeepAlive(t *testing.T) {
 	}
 }
 
-// TestHTTPKeepAliveMisbehaving repeats the misbehaving servers with KeepAlive:
-// the same results, and no connection kept from a failed or unfinished check.
-func TestHTTPKeepAliveMisbehaving(t *testing.T) {
-	noLeaks(t)
-	hang := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	reset := rawServer(t, func(c net.Conn) {
-		bufio.NewReader(c).ReadString('\n')
-		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
-	})
-	var endlessConns atomic.Int32
-	endless := rawServer(t, func(c net.Conn) {
-		endlessConns.Add(1)
-		bufio.NewReader(c).ReadString('\n')
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstatus: healthy\n")
-		chunk := []byte(strings.Repeat("x", 4096))
-		for {
-			if _, err := c.Write(chunk); err != nil {
-				return
-			}
-		}
-	})
-	short := 300 * time.Millisecond
-	for _, tc := range []struct {
-		name    string
-		h       health.HTTP
-		timeout time.Duration
-		up      bool
-		reason  string
-	}{
-		{"hang", health.HTTP{Addr: hang}, short, false, "timeout"},
-		{"reset", health.HTTP{Addr: reset}, 5 * time.Second, false, "read response"},
-		{"endless body, regexp", health.HTTP{Addr: endless, Regexp: regexp.MustCompile(`status: healthy`), MaxBody: 64 << 10}, time.Minute, true, "body ok"},
-		{"endless body, status only", health.HTTP{Addr: endless, MaxBody: 64 << 10}, time.Minute, true, "status 200"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.h.KeepAlive = true
-			first, second := probeTwice(t, tc.h, tc.timeout)
-			wantResult(t, first, tc.up, tc.reason)
-			wantResult(t, second, tc.up, tc.reason)
-		})
-	}
-	if n := endlessConns.Load(); n != 4 {
-		t.Errorf("endless body: %d connections for 4 probes, want one each (never reused)", n)
-	}
-}
-
 // TestHTTPSKeepAlive reuses the TLS session's connection: one handshake.
 func TestHTTPSKeepAlive(t *testing.T) {
 	noLeaks(t)
-	addr, opened, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok")
-	}), true)
+	addr, opened, _ := countingServer(t, writeOK, true)
 	first, second := probeTwice(t, health.HTTP{Addr: addr, TLS: true, InsecureSkipVerify: true, KeepAlive: true}, 5*time.Second)
 	wantResult(t, first, true, "status 200")
 	wantResult(t, second, true, "status 200")
@@ -201,9 +153,7 @@ func TestHTTPSKeepAlive(t *testing.T) {
 // closing it when the target is removed and when Run returns.
 func TestCheckerKeepAlive(t *testing.T) {
 	noLeaks(t)
-	addr, opened, closed := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok")
-	}), false)
+	addr, opened, closed := countingServer(t, writeOK, false)
 	c := health.NewChecker(nil)
 	for i := range 2 {
 		if err := c.Add(health.Target{ID: fmt.Sprint("web", i), Prober: health.HTTP{Addr: addr, KeepAlive: true}, Interval: 10 * time.Millisecond, Warmup: -1}); err != nil {

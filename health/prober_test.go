@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -203,7 +204,10 @@ func TestHTTP(t *testing.T) {
 	}
 }
 
-// TestHTTPMisbehaving covers servers that stall, reset or never stop sending.
+// TestHTTPMisbehaving covers servers that stall, reset or never stop sending,
+// with a new connection per check and with KeepAlive (two checks sharing one
+// target's idle-connection slot, as in a Checker): the same results, and no
+// connection kept from a failed or unfinished check.
 func TestHTTPMisbehaving(t *testing.T) {
 	noLeaks(t)
 	// Stalling servers block in a read until the test closes their connection.
@@ -222,7 +226,9 @@ func TestHTTPMisbehaving(t *testing.T) {
 		io.WriteString(c, "SSH-2.0-OpenSSH\r\n")
 		c.Close()
 	})
+	var endlessConns atomic.Int32
 	endless := rawServer(t, func(c net.Conn) {
+		endlessConns.Add(1)
 		bufio.NewReader(c).ReadString('\n')
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstatus: healthy\n")
 		chunk := []byte(strings.Repeat("x", 4096))
@@ -232,18 +238,45 @@ func TestHTTPMisbehaving(t *testing.T) {
 			}
 		}
 	})
-	timeout := 300 * time.Millisecond
-	wantResult(t, probe(t, health.HTTP{Addr: hang}, timeout), false, "timeout")
-	wantResult(t, probe(t, health.HTTP{Addr: slowHeaders}, timeout), false, "timeout")
-	wantResult(t, probe(t, health.HTTP{Addr: reset}, 5*time.Second), false, "read response")
-	wantResult(t, probe(t, health.HTTP{Addr: garbage}, 5*time.Second), false, "malformed HTTP")
-	// The body check reads at most MaxBody bytes of an endless body, so the probe
-	// ends long before its deadline, whichever way the check goes.
+	short := 300 * time.Millisecond
 	re := regexp.MustCompile(`status: healthy`)
-	wantResult(t, probe(t, health.HTTP{Addr: endless, Regexp: re, MaxBody: 64 << 10}, time.Minute), true, "body ok")
-	wantResult(t, probe(t, health.HTTP{Addr: endless, Digest: "00112233445566778899aabbccddeeff", MaxBody: 64 << 10}, time.Minute), false, "longer than 65536")
-	// Without a body check the body is not read at all.
-	wantResult(t, probe(t, health.HTTP{Addr: endless}, time.Minute), true, "status 200")
+	cases := []struct {
+		name    string
+		h       health.HTTP
+		timeout time.Duration
+		up      bool
+		reason  string
+	}{
+		{"hang", health.HTTP{Addr: hang}, short, false, "timeout"},
+		{"slow headers", health.HTTP{Addr: slowHeaders}, short, false, "timeout"},
+		{"reset", health.HTTP{Addr: reset}, 5 * time.Second, false, "read response"},
+		{"garbage", health.HTTP{Addr: garbage}, 5 * time.Second, false, "malformed HTTP"},
+		// The body check reads at most MaxBody bytes of an endless body, so the
+		// probe ends long before its deadline, whichever way the check goes.
+		{"endless body, regexp", health.HTTP{Addr: endless, Regexp: re, MaxBody: 64 << 10}, time.Minute, true, "body ok"},
+		{"endless body, digest", health.HTTP{Addr: endless, Digest: "00112233445566778899aabbccddeeff", MaxBody: 64 << 10}, time.Minute, false, "longer than 65536"},
+		// Without a body check the body is not read at all, or with KeepAlive
+		// read up to MaxBody and the connection dropped.
+		{"endless body, status only", health.HTTP{Addr: endless, MaxBody: 64 << 10}, time.Minute, true, "status 200"},
+	}
+	for _, keepAlive := range []bool{false, true} {
+		endlessConns.Store(0)
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s keepalive=%v", tc.name, keepAlive), func(t *testing.T) {
+				if !keepAlive {
+					wantResult(t, probe(t, tc.h, tc.timeout), tc.up, tc.reason)
+					return
+				}
+				tc.h.KeepAlive = true
+				first, second := probeTwice(t, tc.h, tc.timeout)
+				wantResult(t, first, tc.up, tc.reason)
+				wantResult(t, second, tc.up, tc.reason)
+			})
+		}
+		if n, want := endlessConns.Load(), map[bool]int32{false: 3, true: 6}[keepAlive]; n != want {
+			t.Errorf("endless body, keepalive=%v: %d connections, want %d (one per check)", keepAlive, n, want)
+		}
+	}
 }
 
 func TestHTTPS(t *testing.T) {
