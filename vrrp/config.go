@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/lvskit/lvskit/internal/ifname"
 )
 
 // Config describes one virtual router instance. The zero values of optional fields
@@ -49,6 +51,9 @@ type Config struct {
 	// VirtualMAC runs the instance on a macvlan with the VRRP virtual MAC
 	// (keepalived "use_vmac").
 	VirtualMAC bool
+	// VirtualMACName names that macvlan (keepalived "use_vmac NAME"); empty is
+	// VirtualMACInterface(VRID, IPv6).
+	VirtualMACName string
 	// AuthPassword enables VRRPv2 simple-text authentication (keepalived
 	// "auth_type PASS"), at most 8 bytes. It is not security: the password travels
 	// in clear text; it only keeps misconfigured neighbours apart.
@@ -121,6 +126,14 @@ func (c *Config) validate() error {
 	}
 	if g := c.MulticastGroup; g.IsValid() && (!g.IsMulticast() || g.Is6() != ipv6) {
 		return invalid("MulticastGroup %s is not a multicast address of the VIPs' family", g)
+	}
+	if c.VirtualMACName != "" {
+		if !c.VirtualMAC {
+			return invalid("VirtualMACName %q needs VirtualMAC", c.VirtualMACName)
+		}
+		if err := ifname.Check(c.VirtualMACName); err != nil {
+			return invalid("VirtualMACName: %v", err)
+		}
 	}
 	if c.PreemptDelay < 0 || c.PreemptDelay > maxPreemptDelay {
 		return invalid("PreemptDelay %v is outside 0..%v", c.PreemptDelay, maxPreemptDelay)

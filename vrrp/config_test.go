@@ -40,6 +40,8 @@ func TestConfigValidation(t *testing.T) {
 		{"source of other family", "Source", func(c *vrrp.Config) { c.Source = netip.MustParseAddr("2001:db8::3") }},
 		{"preempt delay too long", "PreemptDelay", func(c *vrrp.Config) { c.PreemptDelay = time.Hour }},
 		{"preempt delay without preemption", "no effect with NoPreempt", func(c *vrrp.Config) { c.NoPreempt = true; c.PreemptDelay = time.Second }},
+		{"virtual MAC name without virtual MAC", "needs VirtualMAC", func(c *vrrp.Config) { c.VirtualMACName = "vmac1" }},
+		{"virtual MAC name too long", "longer than 15", func(c *vrrp.Config) { c.VirtualMAC = true; c.VirtualMACName = "vmac-0123456789ab" }},
 		{"password with v3", "only in VRRPv2", func(c *vrrp.Config) { c.AuthPassword = "secret" }},
 		{"password too long", "at most 8", func(c *vrrp.Config) { c.Version = vrrp.V2; c.AuthPassword = "123456789" }},
 	}

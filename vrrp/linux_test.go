@@ -361,10 +361,16 @@ func listenErr(n *netns.Node, cfg vrrp.ListenConfig) (vrrp.Conn, error) {
 func TestTransportVirtualMAC(t *testing.T) {
 	l := newTransportLab(t)
 	testenv.RequireCommands(t, "ping", "tcpdump", "tshark")
-	for _, v6 := range []bool{false, true} {
-		name := vrrp.VirtualMACInterface(7, v6)
+	for _, c := range []struct {
+		v6     bool
+		custom string // VirtualMACName; empty: the default name
+	}{{false, ""}, {true, ""}, {false, "vmac7"}} {
+		v6, name := c.v6, vrrp.VirtualMACInterface(7, c.v6)
+		if c.custom != "" {
+			name = c.custom
+		}
 		t.Run(name, func(t *testing.T) {
-			b := listen(t, l.b, vrrp.ListenConfig{VRID: 7, IPv6: v6, VirtualMAC: true})
+			b := listen(t, l.b, vrrp.ListenConfig{VRID: 7, IPv6: v6, VirtualMAC: true, VirtualMACName: c.custom})
 			out, err := l.b.Exec("ip", "-d", "-j", "link", "show", "dev", name)
 			if err != nil {
 				t.Fatal(err)
@@ -412,6 +418,10 @@ func TestTransportVirtualMAC(t *testing.T) {
 					}
 				}
 				if out, err := l.b.Exec("ip", "addr", "add", "10.99.0.100/24", "dev", name); err != nil {
+					t.Fatal(out)
+				}
+				// An earlier case left the VIP in the neighbour table.
+				if out, err := l.a.Exec("ip", "neigh", "flush", "dev", "eth0"); err != nil {
 					t.Fatal(out)
 				}
 				stop := capture(t, l.a, "arp")

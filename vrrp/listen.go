@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+
+	"github.com/lvskit/lvskit/internal/ifname"
 )
 
 // ListenConfig says where Listen sends and receives one virtual router's adverts.
@@ -40,6 +42,9 @@ type ListenConfig struct {
 	// creates the interface (needs CAP_NET_ADMIN) and Close removes it. Put the
 	// VIPs on that interface.
 	VirtualMAC bool
+	// VirtualMACName names that interface instead of VirtualMACInterface(VRID,
+	// IPv6) (keepalived's "use_vmac NAME"). It needs VirtualMAC.
+	VirtualMACName string
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -106,6 +111,16 @@ func (cfg ListenConfig) withDefaults() (ListenConfig, error) {
 		if !unicastOf(p, cfg.IPv6) {
 			return bad("unicast peer %v is not an IPv%d unicast address", p, ipVersion(cfg.IPv6))
 		}
+	}
+	if cfg.VirtualMACName != "" {
+		if !cfg.VirtualMAC {
+			return bad("VirtualMACName %q needs VirtualMAC", cfg.VirtualMACName)
+		}
+		if err := ifname.Check(cfg.VirtualMACName); err != nil {
+			return bad("VirtualMACName: %v", err)
+		}
+	} else if cfg.VirtualMAC {
+		cfg.VirtualMACName = VirtualMACInterface(cfg.VRID, cfg.IPv6)
 	}
 	// Received packets carry no zone; compare without one.
 	cfg.Source = cfg.Source.WithZone("")

@@ -69,7 +69,7 @@ func Listen(cfg ListenConfig) (Conn, error) {
 		return nil, err
 	}
 	if cfg.VirtualMAC {
-		if c.vmac, err = createVMAC(sock, ifi, cfg.VRID, cfg.IPv6, source, cfg.Logger); err != nil {
+		if c.vmac, err = createVMAC(sock, ifi, cfg.VirtualMACName, cfg.VRID, cfg.IPv6, source, cfg.Logger); err != nil {
 			sock.unsubscribe(c)
 			sharedSockets.release(sock)
 			return nil, err

@@ -28,6 +28,8 @@ func TestListenRejectsBadConfig(t *testing.T) {
 		{"global IPv6 source with multicast", vrrp.ListenConfig{Interface: "lvskit-none0", VRID: 1, IPv6: true, Source: netip.MustParseAddr("fd00:99::1")}, "not link-local"},
 		{"multicast peer", vrrp.ListenConfig{Interface: "lvskit-none0", VRID: 1, UnicastPeers: []netip.Addr{netip.MustParseAddr("224.0.0.18")}}, "unicast peer"},
 		{"IPv6 peer for IPv4", vrrp.ListenConfig{Interface: "lvskit-none0", VRID: 1, UnicastPeers: []netip.Addr{v6}}, "unicast peer"},
+		{"virtual MAC name without virtual MAC", vrrp.ListenConfig{Interface: "lvskit-none0", VRID: 1, VirtualMACName: "vmac1"}, "needs VirtualMAC"},
+		{"bad virtual MAC name", vrrp.ListenConfig{Interface: "lvskit-none0", VRID: 1, VirtualMAC: true, VirtualMACName: "a/b"}, "VirtualMACName"},
 		{"mapped IPv4 peer", vrrp.ListenConfig{Interface: "lvskit-none0", VRID: 1, UnicastPeers: []netip.Addr{netip.MustParseAddr("::ffff:10.99.0.2")}}, "unicast peer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

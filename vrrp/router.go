@@ -117,14 +117,15 @@ func (r *Router) setVIPs(vips []netip.Prefix) {
 
 func (r *Router) listenConfig() ListenConfig {
 	return ListenConfig{
-		Interface:    r.cfg.Interface,
-		VRID:         r.cfg.VRID,
-		IPv6:         r.cfg.VIPs[0].Addr().Is6(),
-		Group:        r.cfg.MulticastGroup,
-		Source:       r.cfg.Source,
-		UnicastPeers: r.cfg.UnicastPeers,
-		VirtualMAC:   r.cfg.VirtualMAC,
-		Logger:       r.cfg.Logger,
+		Interface:      r.cfg.Interface,
+		VRID:           r.cfg.VRID,
+		IPv6:           r.cfg.VIPs[0].Addr().Is6(),
+		Group:          r.cfg.MulticastGroup,
+		Source:         r.cfg.Source,
+		UnicastPeers:   r.cfg.UnicastPeers,
+		VirtualMAC:     r.cfg.VirtualMAC,
+		VirtualMACName: r.cfg.VirtualMACName,
+		Logger:         r.cfg.Logger,
 	}
 }
 

@@ -21,17 +21,17 @@ type Tracker struct {
 // Track registers a tracker named name (unique per Router) with weight in
 // -254..254.
 func (r *Router) Track(name string, weight int) (*Tracker, error) {
-	if weight < -254 || weight > 254 {
-		return nil, invalid("tracker %q weight %d is outside -254..254", name, weight)
+	t := &Tracker{r: r, name: name, weight: weight, up: true}
+	if err := t.checkWeight(weight); err != nil {
+		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, t := range r.trackers {
-		if t.name == name {
+	for _, x := range r.trackers {
+		if x.name == name {
 			return nil, invalid("tracker %q already exists", name)
 		}
 	}
-	t := &Tracker{r: r, name: name, weight: weight, up: true}
 	r.trackers = append(r.trackers, t)
 	return t, nil
 }
@@ -41,17 +41,7 @@ func (t *Tracker) Name() string { return t.name }
 
 // Set reports the tracked signal's state. Repeating the same state is free.
 func (t *Tracker) Set(up bool) {
-	t.r.update(func() string {
-		if t.up == up {
-			return ""
-		}
-		t.up = up
-		state := "down"
-		if up {
-			state = "up"
-		}
-		return fmt.Sprintf("tracker %s %s (weight %+d)", t.name, state, t.weight)
-	})
+	t.r.update(func() string { return t.move(up, t.weight) })
 }
 
 // SetWeight changes the tracker's weight (-254..254) in one step: the priority
@@ -59,18 +49,44 @@ func (t *Tracker) Set(up bool) {
 // state that counts both or neither (keepalived's track_file values and a
 // reloaded track_script weight need this).
 func (t *Tracker) SetWeight(weight int) error {
+	if err := t.checkWeight(weight); err != nil {
+		return err
+	}
+	t.r.update(func() string { return t.move(t.up, weight) })
+	return nil
+}
+
+// Update sets the state and the weight together, in one priority step: a
+// track_file value whose sign flips changes both, and two calls would pass
+// through the priority without the tracker.
+func (t *Tracker) Update(up bool, weight int) error {
+	if err := t.checkWeight(weight); err != nil {
+		return err
+	}
+	t.r.update(func() string { return t.move(up, weight) })
+	return nil
+}
+
+func (t *Tracker) checkWeight(weight int) error {
 	if weight < -254 || weight > 254 {
 		return invalid("tracker %q weight %d is outside -254..254", t.name, weight)
 	}
-	t.r.update(func() string {
-		if t.weight == weight {
-			return ""
-		}
-		old := t.weight
-		t.weight = weight
-		return fmt.Sprintf("tracker %s weight %+d -> %+d", t.name, old, weight)
-	})
 	return nil
+}
+
+// move applies a new state and weight under the Router's lock and says what
+// changed ("" when nothing did).
+func (t *Tracker) move(up bool, weight int) string {
+	if t.up == up && t.weight == weight {
+		return ""
+	}
+	state := map[bool]string{true: "up", false: "down"}[up]
+	reason := fmt.Sprintf("tracker %s %s (weight %+d)", t.name, state, weight)
+	if t.weight != weight {
+		reason = fmt.Sprintf("tracker %s %s, weight %+d -> %+d", t.name, state, t.weight, weight)
+	}
+	t.up, t.weight = up, weight
+	return reason
 }
 
 // Remove unregisters the tracker, as if it had never existed.

@@ -35,15 +35,14 @@ type vmac struct {
 	log     *slog.Logger
 }
 
-// createVMAC creates the macvlan interface VirtualMACInterface(vrid, v6) on
+// createVMAC creates the macvlan interface name on
 // parent with the virtual router MAC, in private mode as keepalived does (its
 // frames go to the wire, never to sibling macvlans), brings it up and opens a
 // send socket on it. For IPv4 it gets keepalived's settings (vmacDevconf). For
 // IPv6 the link-local source is added to it without DAD, because the kernel
 // only sends from an address of the outgoing interface.
-func createVMAC(parentSock *rawSocket, parent *net.Interface, vrid uint8, v6 bool, source netip.Addr, log *slog.Logger) (v *vmac, err error) {
+func createVMAC(parentSock *rawSocket, parent *net.Interface, name string, vrid uint8, v6 bool, source netip.Addr, log *slog.Logger) (v *vmac, err error) {
 	netns := parentSock.netns
-	name := VirtualMACInterface(vrid, v6)
 	nl, err := rtnetlink.Dial(&netlink.Config{NetNS: int(netns.Fd())})
 	if err != nil {
 		return nil, adminError("create "+name, err)

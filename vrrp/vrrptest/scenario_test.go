@@ -518,6 +518,23 @@ func TestTrackerWeights(t *testing.T) {
 		if got := a.r.Priority(); got != 110 {
 			t.Errorf("a rejected weight changed the priority to %d", got)
 		}
+		// Update flips the state and the weight in one step: 120-10 = 110
+		// straight to 120-40 = 80 (down with a negative weight), never 120.
+		if err := check.Update(false, -40); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second)
+		wantMasters(t, "A at 80 yields", []string{"B"}, a, b)
+		if err := check.Update(true, 20); err != nil { // a positive weight counts while up: 140
+			t.Fatal(err)
+		}
+		if got := a.r.Priority(); got != 140 {
+			t.Errorf("priority after Update(true, +20) = %d, want 140", got)
+		}
+		time.Sleep(time.Second) // events are delivered on their own goroutine
+		if a.countEvents(vrrp.EventPriority, 0) != 6 {
+			t.Errorf("A reported %d priority changes, want 6 (one per Update)", a.countEvents(vrrp.EventPriority, 0))
+		}
 	})
 }
 
