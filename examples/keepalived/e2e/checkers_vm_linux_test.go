@@ -17,6 +17,8 @@ import (
 // loses the quorum; the second is checked on another port (connect_port).
 // SSL_GET and the plain UDP_CHECK have inhibit_on_failure. The MISC_CHECK
 // exits with /tmp/misc's number, misc_dynamic: 0 up, 1 down, 5 weight 3.
+// The second FILE_CHECK has weight 2: its file's value times 2 is added to
+// the real server's weight 9 (keepalived's rule).
 // VI_1 leads an lvs_sync_daemon and faults while /tmp/fault holds 1.
 const checkersConf = `global_defs {
     router_id lvskit_vm
@@ -30,6 +32,10 @@ track_file fault {
 track_file rs7 {
     file /tmp/rs7
     weight 0
+    init_file 0
+}
+track_file rs9 {
+    file /tmp/rs9
     init_file 0
 }
 vrrp_instance VI_1 {
@@ -163,6 +169,19 @@ virtual_server 10.0.0.107 80 {
         }
     }
 }
+virtual_server 10.0.0.109 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.2.9 80 {
+        weight 9
+        FILE_CHECK {
+            track_file rs9
+            weight 2
+        }
+    }
+}
 virtual_server 10.0.0.108 80 {
     delay_loop 1
     lb_algo rr
@@ -191,6 +210,8 @@ virtual_server 10.0.0.108 80 {
 //	      set to 1) and /tmp/fault is 1: VI_1 faults
 //	up2   everything restored, but the MISC_CHECK exits 5 (weight 3)
 //
+// and /tmp/rs9 holds 0, -3 and 3 in the three phases.
+//
 // A phase ends when the table and sync daemons look like its expectation
 // (45 s at most; "TIMEOUT" is printed otherwise, and the comparison below
 // reports the difference), plus 2 s for anything still moving.
@@ -198,7 +219,7 @@ const checkersScript = `set -u
 ip link show eth0 >/dev/null 2>&1 || { ip link add eth0 type dummy && ip link set eth0 up && ip addr add 10.0.0.1/24 dev eth0; }
 ip link set eth0 multicast on
 ip link add rs1 type dummy && ip link set rs1 up
-for i in 1 11 2 3 4 5 6 7 8; do ip addr add 10.0.2.$i/32 dev rs1; done
+for i in 1 11 2 3 4 5 6 7 8 9; do ip addr add 10.0.2.$i/32 dev rs1; done
 # health.ICMP (and keepalived's PING_CHECK) use ICMP datagram sockets.
 echo "0 0" > /proc/sys/net/ipv4/ping_group_range
 echo pong > /tmp/reply
@@ -206,21 +227,21 @@ cat > /tmp/checkers.conf <<'LVSKIT_EOF'
 ` + checkersConf + `LVSKIT_EOF
 checksrv tcp 10.0.2.11:8080 >/dev/null & keep1=$!
 checksrv udp 10.0.2.5:5001 /tmp/reply >/dev/null & keep2=$!
-# servers_up MISC: every server up, the MISC_CHECK exiting MISC.
+# servers_up MISC RS9: every server up, the MISC_CHECK exiting MISC, /tmp/rs9 RS9.
 servers_up() {
   checksrv tcp 10.0.2.1:80 >/dev/null & s1=$!
   checksrv https 10.0.2.2:443 >/dev/null & s2=$!
   checksrv dns 10.0.2.3:53 >/dev/null & s3=$!
   checksrv udp 10.0.2.4:5000 >/dev/null & s4=$!
-  echo pong > /tmp/reply; ip addr add 10.0.2.6/32 dev rs1 2>/dev/null; echo 0 > /tmp/rs7; echo 0 > /tmp/fault; echo $1 > /tmp/misc
+  echo pong > /tmp/reply; ip addr add 10.0.2.6/32 dev rs1 2>/dev/null; echo 0 > /tmp/rs7; echo 0 > /tmp/fault; echo $1 > /tmp/misc; echo $2 > /tmp/rs9
 }
 servers_down() {
   kill $s1 $s2 $s3 $s4; wait $s1 $s2 $s3 $s4 2>/dev/null
-  echo nope > /tmp/reply; ip addr del 10.0.2.6/32 dev rs1; echo 1 > /tmp/rs7; echo 1 > /tmp/fault; echo 1 > /tmp/misc
+  echo nope > /tmp/reply; ip addr del 10.0.2.6/32 dev rs1; echo 1 > /tmp/rs7; echo 1 > /tmp/fault; echo 1 > /tmp/misc; echo -3 > /tmp/rs9
 }
 # weighted REGEX: how many real servers matching REGEX have a weight above 0.
 weighted() { ipvsadm -Ln | grep -cE -- "-> $1:[0-9]+ +[A-Za-z]+ +[1-9]"; }
-all_up() { [ $(weighted '10\.0\.2\.[0-9]+') -eq 9 ] && ! ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q master; }
+all_up() { [ $(weighted '10\.0\.2\.[0-9]+') -eq 10 ] && ! ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q master; }
 all_down() { [ $(weighted '10\.0\.2\.[1-8]') -eq 0 ] && ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q backup && ! ipvsadm -L --daemon | grep -q master; }
 phase() {
   i=0; while ! $2 && [ $i -lt 90 ]; do sleep 0.5; i=$((i+1)); done
@@ -231,12 +252,12 @@ phase() {
 }
 run() {
   impl=$1; shift
-  servers_up 0
+  servers_up 0 0
   "$@" > /tmp/$impl.log 2>&1 & pid=$!
   phase $impl-up all_up
   servers_down
   phase $impl-down all_down
-  servers_up 5
+  servers_up 5 3
   phase $impl-up2 all_up
   kill -TERM $pid; wait $pid
   echo "=== $impl-stopped"; ipvsadm -Ln; echo "=== end"
@@ -266,12 +287,13 @@ var checkersBuild = vmtest.Build{Name: "checksrv", Package: "github.com/lvskit/l
 var upWeights = map[string]string{
 	"10.0.2.1:80": "1", "10.0.2.11:80": "1", "10.0.2.2:443": "2", "10.0.2.3:53": "3",
 	"10.0.2.4:5000": "4", "10.0.2.5:5001": "5", "10.0.2.6:80": "6", "10.0.2.7:80": "7",
-	"10.0.2.8:80": "8",
+	"10.0.2.8:80": "8", "10.0.2.9:80": "9",
 }
 
 func up2Weights() map[string]string {
 	m := maps.Clone(upWeights)
-	m["10.0.2.8:80"] = "3" // exit status 5 - 2
+	m["10.0.2.8:80"] = "3"  // exit status 5 - 2
+	m["10.0.2.9:80"] = "15" // 9 + 3 × 2
 	return m
 }
 
@@ -288,6 +310,7 @@ var downWeights = map[string]struct{ weight, checker string }{
 	"10.0.2.6:80":   {"", "PING_CHECK"},
 	"10.0.2.7:80":   {"", "FILE_CHECK"},
 	"10.0.2.8:80":   {"", "MISC_CHECK (exit 1)"},
+	"10.0.2.9:80":   {"3", "FILE_CHECK weight 2, value -3"},
 	"10.0.2.99:80":  {"1", "sorry_server (quorum lost)"},
 }
 
