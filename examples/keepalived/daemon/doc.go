@@ -55,9 +55,8 @@
 // the directory must exist when the file is loaded. When the kernel drops
 // notifications (ENOBUFS on the netlink socket, an inotify queue overflow)
 // every tracked link and file is read again. A track_file's value maps to one
-// vrrp.Tracker's weight and state, so a new value is one priority step,
-// except a product that changes sign, which passes through the priority
-// without the tracker (vrrp changes weight and state in two calls). Outside
+// vrrp.Tracker's weight and state (Tracker.Update), so a new value is one
+// priority step. Outside
 // Linux a configuration with track_interface or track_file does not start.
 //
 // # Notify scripts

@@ -11,7 +11,6 @@ import (
 	"github.com/lvskit/lvskit/arp"
 	"github.com/lvskit/lvskit/examples/keepalived/kaconf"
 	"github.com/lvskit/lvskit/vip"
-	"github.com/lvskit/lvskit/vrrp"
 )
 
 // system holds what instances share: one vip.Manager per device and label and
@@ -127,7 +126,7 @@ func (a *addresses) configure(in *kaconf.Instance, g *kaconf.GlobalDefs) error {
 			// vrrp.Listen creates the macvlan when the Router starts; the VIPs
 			// belong on it so that ARP for them is answered with the virtual
 			// MAC. Its manager and announcer are opened on first use.
-			k.dev = vrrp.VirtualMACInterface(uint8(in.VRID), in.IPv6)
+			k.dev = in.VMACInterface()
 		}
 		route[v.Prefix] = k
 		ak := annKey{dev: k.dev, delay: garpDelay(in.GARPMasterDelay), repeat: in.GARPMasterRepeat,

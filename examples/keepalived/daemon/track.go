@@ -120,7 +120,6 @@ type fileTracker struct {
 	reverse bool
 	value   int64
 	tr      *vrrp.Tracker // nil until the first value
-	cur     level         // tr's
 }
 
 // set applies a new value.
@@ -151,39 +150,34 @@ func (f *fileTracker) applyLocked() error {
 	if f.reverse {
 		eff = -eff
 	}
-	var to level
+	var weight int
+	var up bool
 	switch {
 	case f.weight == 0:
-		to = level{0, f.value == 0}
+		weight, up = 0, f.value == 0
 	case eff <= -254:
-		to = level{0, false}
+		weight, up = 0, false
 	case eff > 0:
-		to = level{int(min(eff, 254)), true}
+		weight, up = int(min(eff, 254)), true
 	case eff < 0:
-		to = level{int(eff), false}
-	case f.tr == nil:
-		to = level{0, true}
+		weight, up = int(eff), false
 	default:
-		// No effect: keep the weight and take the state in which it
-		// counts for nothing, one step from any other.
-		to = level{f.cur.weight, f.cur.weight <= 0}
+		weight, up = 0, true
 	}
 	if f.tr == nil {
-		// A new Tracker counts from the Router's next update, so
-		// creating it with its level is one step.
-		tr, err := f.router.Track(f.name, to.weight)
+		// A new Tracker counts from the Router's next update, so creating
+		// it with its level is one step.
+		tr, err := f.router.Track(f.name, weight)
 		if err != nil {
 			return err
 		}
-		f.tr, f.cur = tr, to
-		tr.Set(to.up)
+		f.tr = tr
+		tr.Set(up)
 		return nil
 	}
-	if err := moveTracker(f.tr, f.cur, to); err != nil {
-		return err
-	}
-	f.cur = to
-	return nil
+	// One step: the priority moves straight from the old level's effect to
+	// the new one's.
+	return f.tr.Update(up, weight)
 }
 
 func (f *fileTracker) remove() {
@@ -193,46 +187,4 @@ func (f *fileTracker) remove() {
 		f.tr.Remove()
 		f.tr = nil
 	}
-}
-
-// level is a vrrp.Tracker's weight and state.
-type level struct {
-	weight int
-	up     bool
-}
-
-// effect is what a level does to the priority: a fault, or an addition.
-func (l level) effect() (fault bool, add int) {
-	switch {
-	case l.weight == 0:
-		return !l.up, 0
-	case (l.weight > 0) == l.up:
-		return false, l.weight
-	}
-	return false, 0
-}
-
-// moveTracker takes tr from level from to level to. vrrp changes weight and state in
-// separate steps; of the two orders, the one whose intermediate level has
-// the effect of the start or the end costs one priority change instead of
-// two, and otherwise the one that does not pass through a fault is taken.
-func moveTracker(tr *vrrp.Tracker, from, to level) error {
-	weightFirst := level{to.weight, from.up}
-	stateFirst := level{from.weight, to.up}
-	same := func(a, b level) bool {
-		fa, aa := a.effect()
-		fb, ab := b.effect()
-		return fa == fb && aa == ab
-	}
-	fault := func(l level) bool { f, _ := l.effect(); return f }
-	if same(stateFirst, from) || same(stateFirst, to) ||
-		(!same(weightFirst, from) && !same(weightFirst, to) && fault(weightFirst) && !fault(stateFirst)) {
-		tr.Set(to.up)
-		return tr.SetWeight(to.weight)
-	}
-	if err := tr.SetWeight(to.weight); err != nil {
-		return err
-	}
-	tr.Set(to.up)
-	return nil
 }

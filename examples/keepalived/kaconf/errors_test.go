@@ -337,15 +337,18 @@ func TestPreemptionRules(t *testing.T) {
 	}
 }
 
-// TestVMACName: a use_vmac name other than vrrp's is reported, not dropped.
+// TestVMACName: use_vmac's interface name reaches vrrp and is where the
+// addresses go; without one, vrrp's default name.
 func TestVMACName(t *testing.T) {
-	for name, want := range map[string]string{
-		"vrrp.1": "",
-		"vmac1":  "main.conf:7: warning: vrrp_instance VI_1: use_vmac vmac1: the interface is named vrrp.1 (other names are not supported)",
-	} {
-		_, ds, err := parseFiles(t, map[string]string{"main.conf": instance("VI_1", 1, "use_vmac "+name)})
-		if err != nil || strings.TrimSpace(ds.String()) != want {
-			t.Errorf("use_vmac %s: %v, diagnostics %q; want %q", name, err, ds.String(), want)
+	for line, want := range map[string]string{"use_vmac": "vrrp.1", "use_vmac vmac1": "vmac1", "use_vmac name vmac2": "vmac2"} {
+		c, ds, err := parseFiles(t, map[string]string{"main.conf": instance("VI_1", 1, line)})
+		if err != nil || len(ds) != 0 {
+			t.Fatalf("%s: %v\n%s", line, err, ds)
+		}
+		in := c.Instances[0]
+		vc := in.VRRPConfig(&c.Global)
+		if got := in.VMACInterface(); got != want || !vc.VirtualMAC || (vc.VirtualMACName != "" && vc.VirtualMACName != want) {
+			t.Errorf("%s: interface %q, vrrp VirtualMAC %v name %q; want %q", line, got, vc.VirtualMAC, vc.VirtualMACName, want)
 		}
 	}
 }

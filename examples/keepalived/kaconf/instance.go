@@ -109,7 +109,7 @@ func (p parser) instance(s *stmt) *Instance {
 				}
 				switch {
 				case len(a) == 1 && len(a[0]) < 16 && !strings.Contains(a[0], ":"):
-					in.VMACName, in.set.vmacAt = a[0], b.pos
+					in.VMACName = a[0]
 				case len(a) > 0:
 					p.errorf(b.pos, "use_vmac: only an interface name is supported, not %q", strings.Join(b.args(), " "))
 				}

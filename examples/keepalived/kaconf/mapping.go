@@ -34,6 +34,9 @@ func (in *Instance) VRRPConfig(g *GlobalDefs) vrrp.Config {
 		Source:         in.SrcIP,
 		VirtualMAC:     in.UseVMAC,
 	}
+	if in.UseVMAC {
+		cfg.VirtualMACName = in.VMACName
+	}
 	for _, v := range in.VIPs {
 		cfg.VIPs = append(cfg.VIPs, v.Prefix)
 	}
@@ -56,6 +59,19 @@ func (in *Instance) VRRPConfig(g *GlobalDefs) vrrp.Config {
 		}
 	}
 	return cfg
+}
+
+// VMACInterface is the macvlan a use_vmac instance runs on, where its
+// addresses go: the use_vmac name, else vrrp's default for its VRID and
+// family. It is empty without use_vmac.
+func (in *Instance) VMACInterface() string {
+	switch {
+	case !in.UseVMAC:
+		return ""
+	case in.VMACName != "":
+		return in.VMACName
+	}
+	return vrrp.VirtualMACInterface(uint8(in.VRID), in.IPv6)
 }
 
 // IPVSVirtualServers returns the desired IPVS state of every

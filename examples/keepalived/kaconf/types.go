@@ -223,7 +223,6 @@ type instanceSet struct {
 	// where nopreempt and preempt_delay were written, for the warnings
 	// that clear them
 	noPreemptAt, preemptDelayAt Pos
-	vmacAt                      Pos // where use_vmac named its interface
 }
 
 // SyncGroup is a vrrp_sync_group block.

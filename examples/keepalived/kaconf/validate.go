@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/lvskit/lvskit/vrrp"
 )
 
 // validate checks what spans statements and fills the defaults that depend
@@ -250,10 +248,6 @@ func (p parser) checkInstance(in *Instance) {
 	}
 	if in.UseVMAC && in.Interface == "" {
 		e("use_vmac needs an interface")
-	}
-	// vrrp names the macvlan itself; another name cannot be honoured yet.
-	if def := vrrp.VirtualMACInterface(uint8(in.VRID), in.IPv6); in.VMACName != "" && in.VMACName != def {
-		p.warnf(in.set.vmacAt, "vrrp_instance %s: use_vmac %s: the interface is named %s (other names are not supported)", in.Name, in.VMACName, def)
 	}
 }
 
