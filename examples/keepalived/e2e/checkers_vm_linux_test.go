@@ -17,7 +17,7 @@ import (
 // loses the quorum; the second is checked on another port (connect_port).
 // SSL_GET and the plain UDP_CHECK have inhibit_on_failure. The MISC_CHECK
 // exits with /tmp/misc's number, misc_dynamic: 0 up, 1 down, 5 weight 3.
-// The second FILE_CHECK has weight 2: its file's value times 2 is added to
+// An IPv6 virtual server has a TCP_CHECK too. The second FILE_CHECK has weight 2: its file's value times 2 is added to
 // the real server's weight 9 (keepalived's rule).
 // VI_1 leads an lvs_sync_daemon and faults while /tmp/fault holds 1.
 const checkersConf = `global_defs {
@@ -182,6 +182,20 @@ virtual_server 10.0.0.109 80 {
         }
     }
 }
+virtual_server fd00:99:1::1 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server fd00:99:2::1 80 {
+        weight 10
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
 virtual_server 10.0.0.108 80 {
     delay_loop 1
     lb_algo rr
@@ -220,6 +234,7 @@ ip link show eth0 >/dev/null 2>&1 || { ip link add eth0 type dummy && ip link se
 ip link set eth0 multicast on
 ip link add rs1 type dummy && ip link set rs1 up
 for i in 1 11 2 3 4 5 6 7 8 9; do ip addr add 10.0.2.$i/32 dev rs1; done
+/usr/local/bin/ip addr add fd00:99:2::1/128 dev rs1 nodad
 # health.ICMP (and keepalived's PING_CHECK) use ICMP datagram sockets.
 echo "0 0" > /proc/sys/net/ipv4/ping_group_range
 echo pong > /tmp/reply
@@ -233,16 +248,17 @@ servers_up() {
   checksrv https 10.0.2.2:443 >/dev/null & s2=$!
   checksrv dns 10.0.2.3:53 >/dev/null & s3=$!
   checksrv udp 10.0.2.4:5000 >/dev/null & s4=$!
+  checksrv tcp '[fd00:99:2::1]:80' >/dev/null & s5=$!
   echo pong > /tmp/reply; ip addr add 10.0.2.6/32 dev rs1 2>/dev/null; echo 0 > /tmp/rs7; echo 0 > /tmp/fault; echo $1 > /tmp/misc; echo $2 > /tmp/rs9
 }
 servers_down() {
-  kill $s1 $s2 $s3 $s4; wait $s1 $s2 $s3 $s4 2>/dev/null
+  kill $s1 $s2 $s3 $s4 $s5; wait $s1 $s2 $s3 $s4 $s5 2>/dev/null
   echo nope > /tmp/reply; ip addr del 10.0.2.6/32 dev rs1; echo 1 > /tmp/rs7; echo 1 > /tmp/fault; echo 1 > /tmp/misc; echo -3 > /tmp/rs9
 }
 # weighted REGEX: how many real servers matching REGEX have a weight above 0.
 weighted() { ipvsadm -Ln | grep -cE -- "-> $1:[0-9]+ +[A-Za-z]+ +[1-9]"; }
-all_up() { [ $(weighted '10\.0\.2\.[0-9]+') -eq 10 ] && ! ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q master; }
-all_down() { [ $(weighted '10\.0\.2\.[1-8]') -eq 0 ] && ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q backup && ! ipvsadm -L --daemon | grep -q master; }
+all_up() { [ $(weighted '10\.0\.2\.[0-9]+') -eq 10 ] && [ $(weighted '\[fd00:99:2::1\]') -eq 1 ] && ! ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q master; }
+all_down() { [ $(weighted '10\.0\.2\.[1-8]') -eq 0 ] && [ $(weighted '\[fd00:99:2::1\]') -eq 0 ] && ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q backup && ! ipvsadm -L --daemon | grep -q master; }
 phase() {
   i=0; while ! $2 && [ $i -lt 90 ]; do sleep 0.5; i=$((i+1)); done
   [ $i -lt 90 ] || echo "TIMEOUT $1"
@@ -287,7 +303,7 @@ var checkersBuild = vmtest.Build{Name: "checksrv", Package: "github.com/lvskit/l
 var upWeights = map[string]string{
 	"10.0.2.1:80": "1", "10.0.2.11:80": "1", "10.0.2.2:443": "2", "10.0.2.3:53": "3",
 	"10.0.2.4:5000": "4", "10.0.2.5:5001": "5", "10.0.2.6:80": "6", "10.0.2.7:80": "7",
-	"10.0.2.8:80": "8", "10.0.2.9:80": "9",
+	"10.0.2.8:80": "8", "10.0.2.9:80": "9", "[fd00:99:2::1]:80": "10",
 }
 
 func up2Weights() map[string]string {
@@ -302,16 +318,17 @@ func up2Weights() map[string]string {
 // is not listed: it stays up, and what a lost quorum does to it is compared
 // with keepalived's table.
 var downWeights = map[string]struct{ weight, checker string }{
-	"10.0.2.1:80":   {"", "TCP_CHECK"},
-	"10.0.2.2:443":  {"0", "SSL_GET with inhibit_on_failure"},
-	"10.0.2.3:53":   {"", "DNS_CHECK"},
-	"10.0.2.4:5000": {"0", "UDP_CHECK (port unreachable) with inhibit_on_failure"},
-	"10.0.2.5:5001": {"", "UDP_CHECK require_reply pattern (wrong reply)"},
-	"10.0.2.6:80":   {"", "PING_CHECK"},
-	"10.0.2.7:80":   {"", "FILE_CHECK"},
-	"10.0.2.8:80":   {"", "MISC_CHECK (exit 1)"},
-	"10.0.2.9:80":   {"3", "FILE_CHECK weight 2, value -3"},
-	"10.0.2.99:80":  {"1", "sorry_server (quorum lost)"},
+	"10.0.2.1:80":       {"", "TCP_CHECK"},
+	"10.0.2.2:443":      {"0", "SSL_GET with inhibit_on_failure"},
+	"10.0.2.3:53":       {"", "DNS_CHECK"},
+	"10.0.2.4:5000":     {"0", "UDP_CHECK (port unreachable) with inhibit_on_failure"},
+	"10.0.2.5:5001":     {"", "UDP_CHECK require_reply pattern (wrong reply)"},
+	"10.0.2.6:80":       {"", "PING_CHECK"},
+	"10.0.2.7:80":       {"", "FILE_CHECK"},
+	"10.0.2.8:80":       {"", "MISC_CHECK (exit 1)"},
+	"10.0.2.9:80":       {"3", "FILE_CHECK weight 2, value -3"},
+	"[fd00:99:2::1]:80": {"", "TCP_CHECK of an IPv6 real server"},
+	"10.0.2.99:80":      {"1", "sorry_server (quorum lost)"},
 }
 
 // verifyCheckers checks the checker run's sections: for each daemon the
