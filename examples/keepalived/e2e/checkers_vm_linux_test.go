@@ -10,15 +10,19 @@ import (
 	"github.com/lvskit/lvskit/internal/vmtest"
 )
 
-// checkersConf has one virtual server per checker type the LVS samples do
-// not use, each real server a local address on the guest's dummy rs1 served
-// by checksrv (examples/keepalived/e2e/internal/checksrv). The TCP_CHECK
-// service has two real servers, quorum 2 and a sorry server, so losing one
-// loses the quorum; the second is checked on another port (connect_port).
-// SSL_GET and the plain UDP_CHECK have inhibit_on_failure. The MISC_CHECK
-// exits with /tmp/misc's number, misc_dynamic: 0 up, 1 down, 5 weight 3.
-// An IPv6 virtual server has a TCP_CHECK too. The second FILE_CHECK has weight 2: its file's value times 2 is added to
-// the real server's weight 9 (keepalived's rule).
+// checkersConf has a virtual server per checker case, each real server a
+// local address on the guest's dummy rs1 served by checksrv
+// (examples/keepalived/e2e/internal/checksrv):
+//   - TCP_CHECK: two real servers, quorum 2 and a sorry server, so losing one
+//     loses the quorum; the second is checked on another port (connect_port);
+//   - SSL_GET and the plain UDP_CHECK (no reply needed) with inhibit_on_failure;
+//   - DNS_CHECK, UDP_CHECK with a require_reply pattern, PING_CHECK;
+//   - FILE_CHECK with weight 0 (a non-zero value fails) and with weight 2
+//     (value × 2 is added to the real server's weight 9, keepalived's rule);
+//   - MISC_CHECK exiting with /tmp/misc's number, misc_dynamic (0 up, 1 down,
+//     5 weight 3);
+//   - an IPv6 virtual server with a TCP_CHECK.
+//
 // VI_1 leads an lvs_sync_daemon and faults while /tmp/fault holds 1.
 const checkersConf = `global_defs {
     router_id lvskit_vm
