@@ -51,6 +51,40 @@ func ExampleHTTP() {
 	}
 }
 
+// keepalived's UDP_CHECK "require_reply 0a 1?" (the second byte's low
+// nibble masked) as a Match on the reply's leading bytes.
+func ExampleUDP_match() {
+	want, mask := []byte{0x0a, 0x10}, []byte{0x00, 0x0f}
+	_ = health.UDP{
+		Addr:    netip.MustParseAddrPort("10.0.0.5:53"),
+		Payload: []byte{0x01},
+		Match: func(reply []byte) bool {
+			for i := 0; i < len(want) && i < len(reply); i++ {
+				if (reply[i]^want[i])&^mask[i] != 0 {
+					return false
+				}
+			}
+			return true
+		},
+	}
+}
+
+// Many HTTP targets checked every second over kept connections: one
+// connection per target instead of one per check.
+func ExampleHTTP_keepAlive() {
+	c := health.NewChecker(nil)
+	for i := range 100 {
+		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), 80)
+		c.Add(health.Target{
+			ID:       addr.String(),
+			Prober:   health.HTTP{Addr: addr, Path: "/health", KeepAlive: true},
+			Interval: time.Second,
+		})
+	}
+	// go c.Run(ctx): the connections close when the targets are removed or
+	// Run returns.
+}
+
 // realServers stands in for *ipvs.Reconciler.
 type realServers struct{}
 
