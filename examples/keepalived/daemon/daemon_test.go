@@ -343,24 +343,30 @@ func TestReloadChangesOnlyWhatChanged(t *testing.T) {
 }
 
 // TestFileCheckReadsTrackFile: FILE_CHECK names a track_file definition and
-// reads that definition's file (not a file named like the definition); a
-// non-zero value with weight 0 takes the real server out.
+// reads that definition's file (not a file named like the definition). With
+// weight 0 a non-zero value takes the real server out; otherwise the value
+// times the weight is added to the real server's weight, as keepalived does.
 func TestFileCheckReadsTrackFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "k.conf")
-	rsFile := filepath.Join(dir, "rs1")
-	os.WriteFile(rsFile, []byte("0\n"), 0o644)
-	conf := "track_file rs1 {\n file " + rsFile + "\n weight 0\n}\n" +
+	flag, weighted := filepath.Join(dir, "rs1"), filepath.Join(dir, "rs2")
+	os.WriteFile(flag, []byte("0\n"), 0o644)
+	os.WriteFile(weighted, []byte("0\n"), 0o644)
+	conf := "track_file rs1 {\n file " + flag + "\n}\ntrack_file rs2 {\n file " + weighted + "\n}\n" +
 		"virtual_server 10.99.0.1 80 {\n delay_loop 1\n lb_algo rr\n lb_kind DR\n protocol TCP\n" +
 		" real_server 10.99.1.1 80 {\n  FILE_CHECK {\n   track_file rs1\n   weight 0\n  }\n }\n" +
-		" real_server 10.99.1.2 80 {\n }\n}\n"
+		" real_server 10.99.1.2 80 {\n  weight 9\n  FILE_CHECK {\n   track_file rs2\n   weight 2\n  }\n }\n}\n"
 	os.WriteFile(path, []byte(conf), 0o644)
 	tab := ipvstest.New(nil)
 	runDaemon(t, path, tab)
 	all := described(t, path)
 	waitTable(t, tab, all)
-	os.WriteFile(rsFile, []byte("1\n"), 0o644)
-	waitTable(t, tab, slices.DeleteFunc(slices.Clone(all), func(l string) bool { return strings.Contains(l, "10.99.1.1:80") }))
+	os.WriteFile(flag, []byte("1\n"), 0o644)
+	os.WriteFile(weighted, []byte("-3\n"), 0o644)
+	dr := " " + strconv.Itoa(int(ipvs.DirectRoute)) + " "
+	waitTable(t, tab, []string{"  -> 10.99.1.2:80" + dr + "3", "tcp:10.99.0.1:80 rr"})
+	os.WriteFile(weighted, []byte("3\n"), 0o644)
+	waitTable(t, tab, []string{"  -> 10.99.1.2:80" + dr + "15", "tcp:10.99.0.1:80 rr"})
 }
 
 // TestRealServerNotify: notify_down runs when a real server's checker

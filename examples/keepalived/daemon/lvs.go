@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/lvskit/lvskit/examples/keepalived/kaconf"
 	"github.com/lvskit/lvskit/health"
@@ -457,7 +458,11 @@ func prober(ck *kaconf.Checker, vs *kaconf.VirtualServer, rs *kaconf.RealServer,
 		if f == nil {
 			return nil, fmt.Errorf("no track_file %s", ck.File.TrackFile)
 		}
-		return health.File{Path: f.File, Weight: ck.File.Weight, Reverse: ck.File.Reverse, Dynamic: ck.File.Dynamic}, nil
+		weight := ck.File.Weight
+		if ck.File.Reverse {
+			weight = -weight
+		}
+		return fileCheck{path: f.File, weight: weight, base: rs.Weight}, nil
 	}
 	return nil, fmt.Errorf("checker %s not supported", ck.Type)
 }
@@ -480,6 +485,36 @@ func udpReplyMatch(u *kaconf.UDPSpec) func([]byte) bool {
 		}
 		return true
 	}
+}
+
+// fileCheck is keepalived's FILE_CHECK: with weight 0 the file's value 0 is
+// up and any other down; otherwise the value times the weight is added to
+// the real server's configured weight, and a product below
+// health.FileFaultBelow takes the real server out. Like keepalived, a missing
+// or non-numeric file reads as 0.
+type fileCheck struct {
+	path   string
+	weight int // negated by reverse
+	base   int // the real server's weight
+}
+
+func (c fileCheck) Probe(context.Context) health.Result {
+	start := time.Now()
+	v, _ := fileValue(c.path)
+	res := health.Result{Up: true, Weight: health.NoWeight}
+	switch product := v * int64(c.weight); {
+	case c.weight == 0:
+		res.Up = v == 0
+		res.Reason = fmt.Sprintf("FILE_CHECK: %s holds %d", c.path, v)
+	case product < health.FileFaultBelow:
+		res.Up = false
+		res.Reason = fmt.Sprintf("FILE_CHECK: %s holds %d, times %d is below %d", c.path, v, c.weight, health.FileFaultBelow)
+	default:
+		res.Weight = int(max(int64(c.base)+product, 0))
+		res.Reason = fmt.Sprintf("FILE_CHECK: %s holds %d: weight %d%+d", c.path, v, c.base, product)
+	}
+	res.Latency = time.Since(start)
+	return res
 }
 
 var dnsTypes = map[string]dnsmessage.Type{"": dnsmessage.TypeSOA, "SOA": dnsmessage.TypeSOA, "A": dnsmessage.TypeA,
