@@ -109,9 +109,17 @@ func (p *poller) run() {
 		var n int
 		err := p.rc.Read(func(fd uintptr) bool {
 			var err error
-			n, err = unix.EpollWait(int(fd), events, 0)
+			for {
+				n, err = unix.EpollWait(int(fd), events, 0)
+				if err != unix.EINTR {
+					break
+				}
+			}
+			if err != nil {
+				n = 0
+			}
 			// Returning false waits for the epoll instance to become readable.
-			return err == nil && n > 0
+			return n > 0
 		})
 		if err != nil {
 			return // closed
