@@ -40,9 +40,12 @@
 // unicast_src_ip, use_vmac, preemption, GARP timers, sync group membership;
 // not state, which acts at startup only) restarts it, and a
 // removed instance stops gracefully (a master sends priority 0 and releases its
-// addresses). Virtual servers are handed to the reconciler, which writes only
-// the difference; health targets that are unchanged keep their state. An
-// invalid file changes nothing.
+// addresses). The file is re-read with the running configuration as
+// kaconf.Options.Previous, so unchanged virtual_server blocks are not parsed
+// again; only virtual servers that changed are rebuilt and handed to the
+// reconciler (Update, Remove), which writes their difference without reading
+// the table back; checkers of unchanged ones keep running with their state.
+// An invalid file changes nothing.
 //
 // # Tracked links and files
 //

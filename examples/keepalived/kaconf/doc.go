@@ -86,5 +86,14 @@
 // Instance.VRRPConfig and Config.IPVSVirtualServers map the file to
 // vrrp.Config and ipvs.VirtualServer values; the daemon adds the parts
 // those packages leave to their callers (connections, address managers,
-// health checkers).
+// health checkers). Config.IPVSVirtualServer maps one virtual server, for a
+// caller that rebuilds only what changed.
+//
+// # Reparsing
+//
+// A reload reads a file that is mostly what it was. With Options.Previous,
+// Parse splits each distinct line once across both parses and hands back the
+// previous *VirtualServer for a virtual_server block written exactly as
+// before, on the same lines; the result equals a fresh parse, and a caller
+// can compare unchanged virtual servers by pointer.
 package kaconf
