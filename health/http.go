@@ -192,10 +192,16 @@ func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, req 
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(conn)
 	defer func() { br.Reset(nil); readers.Put(br) }()
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
+	// Wait for the first byte apart, so that a reused connection the server
+	// closed before it saw the request (end of file or reset, nothing read) is
+	// told from a response that breaks off.
+	if _, err := br.Peek(1); err != nil {
 		stale = reused && ctx.Err() == nil && (err == io.EOF || errors.Is(err, syscall.ECONNRESET))
 		return down(start, "%s", describe(ctx, "http: read response", err)), false, stale
+	}
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return down(start, "%s", describe(ctx, "http: read response", err)), false, false
 	}
 	// Without keep-alive resp.Body is never closed: Close would drain it, and an
 	// endless body never ends. Closing the connection is all the clean-up needed.

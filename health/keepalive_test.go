@@ -40,6 +40,18 @@ func countingServer(t *testing.T, h http.Handler, tls bool) (addr netip.AddrPort
 	return netip.MustParseAddrPort(srv.Listener.Addr().String()), opened, closed
 }
 
+// hijackAndAnswer takes the connection from the server and answers on it
+// with a response that allows keep-alive (net/http would mark a hijacked
+// connection's response "Connection: close").
+func hijackAndAnswer(w http.ResponseWriter) net.Conn {
+	c, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	return c
+}
+
 var writeOK = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 
 // probeTwice probes h twice with one target's idle-connection slot, as a
@@ -78,9 +90,13 @@ func TestHTTPKeepAlive(t *testing.T) {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}
 		case "/close": // the server drops every connection after answering
-			w.Header().Set("Content-Length", "2")
-			io.WriteString(w, "ok")
-			c, _, _ := http.NewResponseController(w).Hijack()
+			c := hijackAndAnswer(w)
+			c.Close()
+			return
+		case "/halfclose": // the server shuts its side after answering
+			c := hijackAndAnswer(w)
+			c.(*net.TCPConn).CloseWrite()
+			io.Copy(io.Discard, c) // until the checker closes the connection
 			c.Close()
 			return
 		case "/big":
@@ -111,6 +127,8 @@ func TestHTTPKeepAlive(t *testing.T) {
 		// A connection the server dropped while idle is replaced without a
 		// failure: every check after the first tries the old one, then a new one.
 		{"stale replaced", health.HTTP{Path: "/close", KeepAlive: true}, 4, 4, true, 4},
+		// The same when the dropped connection reads as end of file, not reset.
+		{"half-closed replaced", health.HTTP{Path: "/halfclose", KeepAlive: true}, 4, 4, true, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requests.Store(0)
