@@ -121,8 +121,9 @@ type health struct {
 // desiredEntry is one desired virtual server; seq orders creations like the
 // caller's order.
 type desiredEntry struct {
-	vs  VirtualServer
-	seq uint64
+	vs   VirtualServer
+	seq  uint64
+	mark uint64 // the SetDesired that last listed it
 }
 
 // Reconciler keeps the kernel's services equal to a desired state: it computes
@@ -145,8 +146,9 @@ type Reconciler struct {
 	round       int                          // reconciliations since the last full service dump
 
 	mu       sync.Mutex
-	desired  map[ServiceKey]desiredEntry
-	seq      uint64
+	desired  map[ServiceKey]*desiredEntry
+	seq      uint64                          // of the last entry
+	mark     uint64                          // of the last SetDesired
 	ring     []ServiceKey                    // desired services in the order of rolling verification (and some removed ones)
 	cursor   int                             // next position in ring
 	dirty    map[ServiceKey]bool             // desired or health changed since the last write
@@ -168,7 +170,7 @@ func NewReconciler(t Interface, cfg *ReconcilerConfig) *Reconciler {
 		wrote:       map[ServiceKey]Service{},
 		unsure:      map[ServiceKey]bool{},
 		verifyEvery: cfg.VerifyEvery,
-		desired:     map[ServiceKey]desiredEntry{},
+		desired:     map[ServiceKey]*desiredEntry{},
 		dirty:       map[ServiceKey]bool{},
 		managed:     map[ServiceKey]bool{},
 		health:      map[netip.AddrPort]health{},
@@ -212,23 +214,15 @@ func (r *Reconciler) validate(vs *VirtualServer) error {
 	return nil
 }
 
-// equal reports whether two virtual servers ask for the same thing.
+// equal reports whether two virtual servers are identical, field for field. It
+// is conservative: servers that program the kernel alike but are written
+// differently (a mapped address, statistics filled in) count as changed, which
+// costs their re-validation and a diff that finds nothing, never a missed change.
 func (vs *VirtualServer) equal(o *VirtualServer) bool {
-	if vs.Service.Key() != o.Service.Key() || !vs.Service.equalConfig(o.Service) ||
-		vs.Quorum != o.Quorum || vs.Hysteresis != o.Hysteresis ||
-		(vs.SorryServer == nil) != (o.SorryServer == nil) || len(vs.RealServers) != len(o.RealServers) {
-		return false
-	}
-	if vs.SorryServer != nil && (vs.SorryServer.AddrPort() != o.SorryServer.AddrPort() || !vs.SorryServer.equalConfig(*o.SorryServer)) {
-		return false
-	}
-	for i, rs := range vs.RealServers {
-		x := o.RealServers[i]
-		if rs.AddrPort() != x.AddrPort() || rs.InhibitOnFailure != x.InhibitOnFailure || !rs.equalConfig(x.Destination) {
-			return false
-		}
-	}
-	return true
+	return vs.Service == o.Service && vs.Quorum == o.Quorum && vs.Hysteresis == o.Hysteresis &&
+		(vs.SorryServer == nil) == (o.SorryServer == nil) &&
+		(vs.SorryServer == nil || *vs.SorryServer == *o.SorryServer) &&
+		slices.Equal(vs.RealServers, o.RealServers)
 }
 
 // clone copies what the caller could change afterwards.
@@ -258,33 +252,47 @@ func (r *Reconciler) SetDesired(vss []VirtualServer) error {
 func (r *Reconciler) setDesired(vss []VirtualServer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	seen := make(map[ServiceKey]bool, len(vss))
+	// Entries already desired are marked as listed instead of being put in a
+	// set of seen keys: in a large table that changed little, that is most of
+	// them, and a set of 10 000 keys would cost more than comparing them.
+	r.mark++
+	var added map[ServiceKey]bool
 	same := make([]bool, len(vss))
 	for i := range vss {
 		vs := &vss[i]
 		k := vs.Service.Key()
-		if seen[k] {
-			return fmt.Errorf("ipvs: reconciler: %w: service %s listed twice", ErrInvalid, k)
-		}
-		seen[k] = true
-		if e, ok := r.desired[k]; ok && e.vs.equal(vs) {
-			same[i] = true // validated when it was set
-			continue
+		if e := r.desired[k]; e != nil {
+			if e.mark == r.mark {
+				return fmt.Errorf("ipvs: reconciler: %w: service %s listed twice", ErrInvalid, k)
+			}
+			e.mark = r.mark
+			if e.vs.equal(vs) {
+				same[i] = true // validated when it was set
+				continue
+			}
+		} else {
+			if added[k] {
+				return fmt.Errorf("ipvs: reconciler: %w: service %s listed twice", ErrInvalid, k)
+			}
+			if added == nil {
+				added = map[ServiceKey]bool{}
+			}
+			added[k] = true
 		}
 		if err := r.validate(vs); err != nil {
 			return fmt.Errorf("ipvs: reconciler: %w", err)
 		}
 	}
 	for k, e := range r.desired {
-		if !seen[k] {
-			r.forget(k, e.vs)
+		if e.mark != r.mark {
+			r.forget(k, e)
 			delete(r.desired, k)
 		}
 	}
 	for i := range vss {
 		if !same[i] {
 			k := vss[i].Service.Key()
-			r.forget(k, r.desired[k].vs)
+			r.forget(k, r.desired[k])
 			r.desired[k] = r.entry(k, vss[i])
 		}
 	}
@@ -310,11 +318,11 @@ func (r *Reconciler) Update(vss ...VirtualServer) error {
 	r.mu.Lock()
 	for _, vs := range vss {
 		k := vs.Service.Key()
-		e, ok := r.desired[k]
-		if ok && e.vs.equal(&vs) {
+		e := r.desired[k]
+		if e != nil && e.vs.equal(&vs) {
 			continue
 		}
-		r.forget(k, e.vs)
+		r.forget(k, e)
 		r.desired[k] = r.entry(k, vs)
 	}
 	r.mu.Unlock()
@@ -334,8 +342,8 @@ func (r *Reconciler) Remove(keys ...ServiceKey) error {
 	r.mu.Lock()
 	for _, k := range keys {
 		k = k.Canonical()
-		if e, ok := r.desired[k]; ok {
-			r.forget(k, e.vs)
+		if e := r.desired[k]; e != nil {
+			r.forget(k, e)
 			delete(r.desired, k)
 		}
 	}
@@ -346,7 +354,7 @@ func (r *Reconciler) Remove(keys ...ServiceKey) error {
 
 // entry records vs as desired under k: it marks k for writing, remembers that
 // the reconciler manages it and which real servers it uses. Called with r.mu held.
-func (r *Reconciler) entry(k ServiceKey, vs VirtualServer) desiredEntry {
+func (r *Reconciler) entry(k ServiceKey, vs VirtualServer) *desiredEntry {
 	r.seq++
 	r.dirty[k] = true
 	r.managed[k] = true
@@ -356,7 +364,7 @@ func (r *Reconciler) entry(k ServiceKey, vs VirtualServer) desiredEntry {
 	if r.users != nil {
 		r.use(k, &vs)
 	}
-	return desiredEntry{vs: vs.clone(), seq: r.seq}
+	return &desiredEntry{vs: vs.clone(), seq: r.seq, mark: r.mark}
 }
 
 // use indexes the real servers of vs, desired under k. Called with r.mu held.
@@ -368,12 +376,12 @@ func (r *Reconciler) use(k ServiceKey, vs *VirtualServer) {
 
 // forget undoes entry's bookkeeping for the virtual server vs desired under k
 // (zero when there was none). Called with r.mu held.
-func (r *Reconciler) forget(k ServiceKey, vs VirtualServer) {
+func (r *Reconciler) forget(k ServiceKey, e *desiredEntry) {
 	r.dirty[k] = true
-	if r.users == nil {
+	if r.users == nil || e == nil {
 		return
 	}
-	for _, rs := range vs.RealServers {
+	for _, rs := range e.vs.RealServers {
 		u := slices.DeleteFunc(r.users[rs.AddrPort()], func(x ServiceKey) bool { return x == k })
 		if len(u) == 0 {
 			delete(r.users, rs.AddrPort())
