@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,6 +25,8 @@ type poller struct {
 	mu      sync.Mutex
 	next    uint64
 	waiting map[uint64]chan<- uint32
+	idle    map[int][]int // reset sockets ready for another connect, by family
+	closed  bool
 
 	done chan struct{}
 }
@@ -96,7 +99,7 @@ func newPoller() (*poller, error) {
 		f.Close()
 		return nil, err
 	}
-	p := &poller{epfd: fd, file: f, rc: rc, waiting: make(map[uint64]chan<- uint32), done: make(chan struct{})}
+	p := &poller{epfd: fd, file: f, rc: rc, waiting: make(map[uint64]chan<- uint32), idle: make(map[int][]int), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
@@ -139,15 +142,24 @@ func (p *poller) run() {
 // close stops the harvesting goroutine and closes the epoll instance. No wait
 // may be in progress or start afterwards.
 func (p *poller) close() {
+	p.mu.Lock()
+	p.closed = true
+	for _, fds := range p.idle {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	p.idle = nil
+	p.mu.Unlock()
 	p.file.Close()
 	<-p.done
 }
 
 // wait blocks until fd reports one of events (or an error or hang-up, which
-// epoll always reports), or until ctx ends. The registration is one-shot; the
-// caller closes fd afterwards, which also takes it out of the epoll set, so a
-// cancelled wait needs no epoll_ctl DEL.
-func (p *poller) wait(ctx context.Context, fd int, events uint32) (uint32, error) {
+// epoll always reports), or until ctx ends. The registration is one-shot: it
+// stays in the epoll set, disarmed, until fd is closed (so a cancelled wait
+// needs no epoll_ctl DEL) or re-armed by the next wait on a reused socket.
+func (p *poller) wait(ctx context.Context, fd int, events uint32, reused bool) (uint32, error) {
 	ch := make(chan uint32, 1)
 	p.mu.Lock()
 	p.next++
@@ -158,7 +170,14 @@ func (p *poller) wait(ctx context.Context, fd int, events uint32) (uint32, error
 	// reused as soon as a timed-out probe closes it, and a late event for the
 	// old socket must not wake the new one.
 	ev := unix.EpollEvent{Events: events | unix.EPOLLONESHOT, Fd: int32(uint32(tok)), Pad: int32(uint32(tok >> 32))}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	var err error = unix.ENOENT
+	if reused {
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	}
+	if err == unix.ENOENT { // new, or reused after connecting at once
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	}
+	if err != nil {
 		p.forget(tok)
 		return 0, os.NewSyscallError("epoll_ctl", err)
 	}
@@ -178,23 +197,35 @@ func (p *poller) forget(tok uint64) {
 }
 
 // connect opens t's TCP connection on a bare non-blocking socket and closes it
-// as dialTCP does on the portable path.
-func (p *poller) connect(ctx context.Context, t TCP) error {
+// as dialTCP does on the portable path. A socket without Bind or Graceful is
+// reset in place after a successful check and kept for the next one.
+func (p *poller) connect(ctx context.Context, t TCP) (err error) {
 	bind := t.Bind
+	bound := bind.IsValid() || bind.Port() != 0
+	pooled := !bound && !t.Graceful
 	family, sa := sockaddr(t.Addr)
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return os.NewSyscallError("socket", err)
-	}
-	defer unix.Close(fd)
-	// Set before connecting so that every way out, a timeout included, resets
-	// rather than leaving a FIN exchange and TIME_WAIT behind.
-	if !t.Graceful {
-		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
-			return os.NewSyscallError("setsockopt SO_LINGER", err)
+	fd, reused := p.takeIdle(family, pooled)
+	if !reused {
+		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+		if err != nil {
+			return os.NewSyscallError("socket", err)
+		}
+		// Set before connecting so that every way out, a timeout included,
+		// resets rather than leaving a FIN exchange and TIME_WAIT behind.
+		if !t.Graceful {
+			if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+				unix.Close(fd)
+				return os.NewSyscallError("setsockopt SO_LINGER", err)
+			}
 		}
 	}
-	if bind.IsValid() || bind.Port() != 0 {
+	defer func() {
+		// Only a socket whose check succeeded is in a known state to reuse.
+		if !pooled || err != nil || !p.putIdle(fd, family) {
+			unix.Close(fd)
+		}
+	}()
+	if bound {
 		local := bind
 		if !bind.Addr().IsValid() {
 			local = netip.AddrPortFrom(unspecified(family), bind.Port())
@@ -211,7 +242,7 @@ func (p *poller) connect(ctx context.Context, t TCP) error {
 	default:
 		return os.NewSyscallError("connect", err)
 	}
-	if _, err := p.wait(ctx, fd, unix.EPOLLOUT); err != nil {
+	if _, err := p.wait(ctx, fd, unix.EPOLLOUT, reused); err != nil {
 		return err
 	}
 	// A TCP socket reports EPOLLOUT only once established; an error or reset
@@ -224,6 +255,51 @@ func (p *poller) connect(ctx context.Context, t TCP) error {
 		return os.NewSyscallError("connect", syscall.Errno(soerr))
 	}
 	return nil
+}
+
+// idleSockets bounds the reset sockets a poller keeps per address family: as
+// many as the Checker's default concurrency can use at once.
+const idleSockets = DefaultMaxConcurrent
+
+// takeIdle returns a reset socket of family if pooled and one is kept.
+func (p *poller) takeIdle(family int, pooled bool) (fd int, ok bool) {
+	if !pooled {
+		return -1, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fds := p.idle[family]
+	if len(fds) == 0 {
+		return -1, false
+	}
+	fd = fds[len(fds)-1]
+	p.idle[family] = fds[:len(fds)-1]
+	return fd, true
+}
+
+// putIdle resets fd's connection in place and keeps the socket for another
+// connect, which saves creating and destroying a socket per check. It reports
+// false, leaving fd to be closed, if the reset fails or enough are kept.
+func (p *poller) putIdle(fd, family int) bool {
+	// connect with AF_UNSPEC: Linux's tcp_disconnect sends the RST that
+	// SO_LINGER 0 would send on close and returns the socket to the closed,
+	// unbound state.
+	var unspec unix.RawSockaddr
+	if _, _, errno := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&unspec)), unsafe.Sizeof(unspec)); errno != 0 {
+		return false
+	}
+	// The reset leaves ECONNRESET pending; reading SO_ERROR clears it so the
+	// next connect does not report it.
+	if _, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle[family]) >= idleSockets {
+		return false
+	}
+	p.idle[family] = append(p.idle[family], fd)
+	return true
 }
 
 // rawConnectable reports whether connectAndReset handles this pair: same
