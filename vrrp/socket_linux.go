@@ -116,6 +116,8 @@ type rawSocket struct {
 const (
 	// recvBufSize holds the largest advert (8+255*16 bytes) behind a maximal IPv4 header.
 	recvBufSize = 8192
+	// rcvBufBytes is the receive buffer of a shared socket (see newRawFD).
+	rcvBufBytes = 4 << 20
 	// tosNetworkControl is the DSCP class keepalived sends VRRP with (IPTOS_PREC_INTERNETCONTROL).
 	tosNetworkControl = 0xc0
 )
@@ -178,6 +180,15 @@ func newRawFD(ifname string, ifindex int, v6 bool) (int, error) {
 		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
 			return fail(o.name, err)
 		}
+	}
+	// One socket receives for every instance on the interface: 250 instances
+	// at 10 ms are 25 000 packets a second, and the default buffer (about 200
+	// packets) overflowed whenever the thread was off the CPU for 8 ms, so
+	// backups missed adverts and took over. 4 MiB holds about 3 000 packets.
+	// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN; without it
+	// the kernel caps SO_RCVBUF there.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBufBytes) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBufBytes) // best effort: capped, never refused
 	}
 	if !v6 {
 		if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifindex)}); err != nil {

@@ -251,12 +251,25 @@ func benchScale(b *testing.B, im impl, instances int, interval time.Duration, ro
 	// (garp_master_delay): measure after that, in the steady state.
 	time.Sleep(6 * time.Second)
 	pids := s.pids()
+	transitions := func() uint64 { // lvskit's count; keepalived's end state is checked below
+		var n uint64
+		if l, ok := s.(*lvskit); ok {
+			for _, st := range l.stats(b) {
+				n += st.Stats.Transitions
+			}
+		}
+		return n
+	}
+	tr0 := transitions()
 	t0, c0 := time.Now(), cpuTicks(b, pids...)
 	time.Sleep(window)
 	c1, t1 := cpuTicks(b, pids...), time.Now()
 	rss := rssKB(b, pids...)
 	if !all(s, inst(prio), role)() {
 		b.Fatalf("%v left %s state during the measurement", s, role)
+	}
+	if n := transitions() - tr0; n != 0 {
+		b.Fatalf("%v changed state %d times during the measurement: not a steady state", s, n)
 	}
 	cpu := float64(c1-c0) / 100 / t1.Sub(t0).Seconds() * 100
 	b.ReportMetric(cpu, "%CPU")
