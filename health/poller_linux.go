@@ -16,7 +16,9 @@ import (
 // descriptor: no runtime poll descriptor, finalizer or deadline timer of its
 // own, no epoll_ctl DEL before close. The epoll instance is itself registered
 // with Go's runtime poller, so the one goroutine that harvests completions
-// sleeps like any network read and takes them in batches.
+// sleeps like any network read and takes them in batches. The poller also
+// keeps the reset sockets of successful checks for reuse, and closes them
+// with itself.
 type poller struct {
 	epfd int      // valid until close; used by wait without taking a reference
 	file *os.File // owns epfd
@@ -302,7 +304,7 @@ func (p *poller) putIdle(fd, family int) bool {
 	return true
 }
 
-// rawConnectable reports whether connectAndReset handles this pair: same
+// rawConnectable reports whether the poller handles this pair: same
 // family and no IPv6 zone (the portable path resolves zone names).
 func rawConnectable(bind, addr netip.AddrPort) bool {
 	a := addr.Addr().Unmap()
