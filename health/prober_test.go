@@ -47,7 +47,13 @@ func wantResult(t *testing.T, r health.Result, up bool, reason string) {
 // for the handlers.
 func rawServer(t *testing.T, handle func(net.Conn)) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return rawServerOn(t, "127.0.0.1:0", handle)
+}
+
+// rawServerOn is rawServer listening on addr.
+func rawServerOn(t *testing.T, addr string, handle func(net.Conn)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

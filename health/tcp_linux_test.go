@@ -88,6 +88,19 @@ func TestTCPSharedPoller(t *testing.T) {
 	if err := connect(ctx, health.TCP{Addr: watched, Graceful: true}); err != nil || <-closes != "FIN" {
 		t.Errorf("connect and close gracefully: %v, want no error and a FIN", err)
 	}
+	// IPv6 sockets are kept apart from IPv4 ones.
+	if ln6, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		ln6.Close()
+		ok6 := rawServerOn(t, "[::1]:0", func(c net.Conn) { c.Close() })
+		for i := range 2 {
+			if err := connect(ctx, health.TCP{Addr: ok6}); err != nil {
+				t.Errorf("IPv6 connect %d: %v", i, err)
+			}
+			if err := connect(ctx, health.TCP{Addr: ok}); err != nil {
+				t.Errorf("IPv4 connect after IPv6 %d: %v", i, err)
+			}
+		}
+	}
 	short, cancelShort := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancelShort()
 	if err := connect(short, health.TCP{Addr: stuck}); !errors.Is(err, context.DeadlineExceeded) {
