@@ -50,13 +50,8 @@ func Listen(cfg ListenConfig) (Conn, error) {
 		source:  source,
 		ifindex: ifi.Index,
 		sock:    sock,
-		free:    make(chan *slot, queueLen),
-		ready:   make(chan *slot, queueLen),
 		closed:  make(chan struct{}),
 		wbuf:    make([]byte, 0, 64),
-	}
-	for range queueLen {
-		c.free <- new(slot)
 	}
 	peers := cfg.UnicastPeers // withDefaults made a copy
 	c.peers.Store(&peers)
@@ -173,6 +168,9 @@ type RawConn struct {
 	vmac    *vmac // nil unless VirtualMAC
 	peers   atomic.Pointer[[]netip.Addr]
 
+	// The queue for ReadPacket, made on first use: a Router takes packets
+	// through handler instead, and a thousand Routers then hold no slots.
+	queueOnce   sync.Once
 	free, ready chan *slot
 	handler     atomic.Pointer[func(Packet)] // set by a Router: bypasses free/ready
 	closed      chan struct{}
@@ -226,6 +224,7 @@ func (c *RawConn) offer(src, dst netip.Addr, hops int, payload []byte) {
 		(*h)(Packet{Src: src, Dst: dst, HopLimit: hops, Payload: payload})
 		return
 	}
+	c.makeQueue()
 	select {
 	case s := <-c.free:
 		s.src, s.dst, s.hops = src, dst, hops
@@ -247,6 +246,7 @@ func (c *RawConn) accepts(src, dst netip.Addr) bool {
 // buf (a message longer than buf is truncated, and will fail to decode). After
 // Close it returns an error wrapping net.ErrClosed.
 func (c *RawConn) ReadPacket(buf []byte) (Packet, error) {
+	c.makeQueue()
 	select {
 	case <-c.closed:
 		return Packet{}, c.errClosed()
@@ -261,6 +261,15 @@ func (c *RawConn) ReadPacket(buf []byte) (Packet, error) {
 	case <-c.closed:
 		return Packet{}, c.errClosed()
 	}
+}
+
+func (c *RawConn) makeQueue() {
+	c.queueOnce.Do(func() {
+		c.free, c.ready = make(chan *slot, queueLen), make(chan *slot, queueLen)
+		for range queueLen {
+			c.free <- new(slot)
+		}
+	})
 }
 
 func (c *RawConn) errClosed() error {
