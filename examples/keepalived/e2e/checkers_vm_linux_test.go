@@ -239,8 +239,10 @@ ip link set eth0 multicast on
 ip link add rs1 type dummy && ip link set rs1 up
 for i in 1 11 2 3 4 5 6 7 8 9; do ip addr add 10.0.2.$i/32 dev rs1; done
 /usr/local/bin/ip addr add fd00:99:2::1/128 dev rs1 nodad
-# health.ICMP (and keepalived's PING_CHECK) use ICMP datagram sockets.
-echo "0 0" > /proc/sys/net/ipv4/ping_group_range
+# PING_CHECK uses ICMP datagram sockets: each daemon must let its own group
+# use them (net.ipv4.ping_group_range), as keepalived does; the kernel's
+# default "1 0" allows nobody.
+echo "1 0" > /proc/sys/net/ipv4/ping_group_range
 echo pong > /tmp/reply
 cat > /tmp/checkers.conf <<'LVSKIT_EOF'
 ` + checkersConf + `LVSKIT_EOF
