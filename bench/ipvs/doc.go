@@ -8,13 +8,20 @@
 //	go run .                      # boots the VM, prints a Markdown table
 //	go run . -services 1000       # a smaller table for a quick look
 //
-// For every tool, starting from an empty table, three timed phases:
+// Every tool runs in a child process in a fresh network namespace: the kernel
+// keeps deleted destinations in a per-namespace trash for a minute or two and
+// scans it for every destination created, so a tool measured after another
+// one's flush would pay for it. For every tool, starting from an empty table,
+// three timed phases:
 //
 //   - program: create S services (TCP, wrr) with D masquerade destinations each;
 //   - dump: read the whole table back (services, then each one's destinations);
 //   - re-sync: the desired state changes in 1% of the services (one weight
 //     changed, one destination replaced); bring the kernel to it. lvskit uses its
-//     Reconciler; the library peers dump, diff and apply the differences through
+//     Reconciler twice: a full reading Reconcile (row "lvskit") and Update +
+//     ReconcileDesired (row "lvskit Reconciler (Update)", whose table the
+//     Reconciler also programmed, and which then measures the whole-state
+//     SetDesired and rolling verification with VerifyEvery); the library peers dump, diff and apply the differences through
 //     their own API, as a program using them would; ipvsadm re-applies the whole
 //     rules file after `ipvsadm -C` (kube-proxy style).
 //
