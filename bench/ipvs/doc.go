@@ -21,9 +21,10 @@
 //     Reconciler twice: a full reading Reconcile (row "lvskit") and Update +
 //     ReconcileDesired (row "lvskit Reconciler (Update)", whose table the
 //     Reconciler also programmed, and which then measures the whole-state
-//     SetDesired and rolling verification with VerifyEvery); the library peers dump, diff and apply the differences through
-//     their own API, as a program using them would; ipvsadm re-applies the whole
-//     rules file after `ipvsadm -C` (kube-proxy style).
+//     SetDesired and rolling verification with VerifyEvery); the library peers
+//     dump, diff and apply the differences through their own API, as a program
+//     using them would; ipvsadm re-applies the whole rules file after
+//     `ipvsadm -C` (kube-proxy style).
 //
 // After each phase, untimed, the table is read back and compared with what that
 // phase should have produced, so a tool cannot be fast by doing less.
