@@ -353,6 +353,39 @@ func TestVMACName(t *testing.T) {
 	}
 }
 
+// TestVMACNamesLikeKeepalived: without a name, use_vmac's interface is
+// vrrp.VRID for IPv4 and IPv6 alike; an IPv6 instance whose name an earlier
+// instance took gets vrrp6.VRID, a second IPv4 one vrrp1.VRID.
+func TestVMACNamesLikeKeepalived(t *testing.T) {
+	inst := func(name, vip string) string {
+		return "vrrp_instance " + name + " {\n interface eth0\n virtual_router_id 7\n use_vmac\n" +
+			" virtual_ipaddress {\n  " + vip + "\n }\n}\n"
+	}
+	for _, tc := range []struct {
+		conf string
+		want []string
+	}{
+		{inst("V6", "fe80::7/64"), []string{"vrrp.7"}},
+		{inst("V4", "10.99.0.7/24") + inst("V6", "fe80::7/64"), []string{"vrrp.7", "vrrp6.7"}},
+		{inst("V4", "10.99.0.7/24") + strings.Replace(inst("W4", "10.99.1.7/24"), "eth0", "eth1", 1), []string{"vrrp.7", "vrrp1.7"}},
+	} {
+		c, ds, err := parseFiles(t, map[string]string{"main.conf": tc.conf})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, ds)
+		}
+		var got []string
+		for _, in := range c.Instances {
+			got = append(got, in.VMACInterface())
+			if vc := in.VRRPConfig(&c.Global); vc.VirtualMACName != in.VMACInterface() {
+				t.Errorf("%s: vrrp VirtualMACName %q, interface %q", in.Name, vc.VirtualMACName, in.VMACInterface())
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("interfaces %v, want %v", got, tc.want)
+		}
+	}
+}
+
 func TestCheckReadError(t *testing.T) {
 	ds, err := Check("testdata/does-not-exist.conf", nil)
 	if err == nil || errors.Is(err, ErrInvalid) || ds != nil {

@@ -35,7 +35,7 @@ func (in *Instance) VRRPConfig(g *GlobalDefs) vrrp.Config {
 		VirtualMAC:     in.UseVMAC,
 	}
 	if in.UseVMAC {
-		cfg.VirtualMACName = in.VMACName
+		cfg.VirtualMACName = in.VMACInterface()
 	}
 	for _, v := range in.VIPs {
 		cfg.VIPs = append(cfg.VIPs, v.Prefix)
@@ -62,16 +62,19 @@ func (in *Instance) VRRPConfig(g *GlobalDefs) vrrp.Config {
 }
 
 // VMACInterface is the macvlan a use_vmac instance runs on, where its
-// addresses go: the use_vmac name, else vrrp's default for its VRID and
-// family. It is empty without use_vmac.
+// addresses go: the use_vmac name, else the name keepalived gives it
+// (vrrp.VRID for either family, unless an earlier instance has it). It is
+// empty without use_vmac.
 func (in *Instance) VMACInterface() string {
 	switch {
 	case !in.UseVMAC:
 		return ""
 	case in.VMACName != "":
 		return in.VMACName
+	case in.vmacIf != "":
+		return in.vmacIf
 	}
-	return vrrp.VirtualMACInterface(uint8(in.VRID), in.IPv6)
+	return fmt.Sprintf("vrrp.%d", in.VRID)
 }
 
 // IPVSVirtualServers returns the desired IPVS state of every

@@ -214,7 +214,8 @@ type Instance struct {
 	// SyncGroup names the vrrp_sync_group the instance belongs to.
 	SyncGroup string `json:",omitempty"`
 
-	set instanceSet // which defaults validate must still fill in
+	set    instanceSet // which defaults validate must still fill in
+	vmacIf string      // the use_vmac interface when no name was written (vmacNames)
 }
 
 type instanceSet struct {

@@ -40,6 +40,7 @@ func (p parser) validate(c *Config) {
 		p.resolveTracks(in.TrackFiles, "vrrp_instance "+in.Name, scripts, files, usedScripts, false)
 	}
 	p.checkVRIDs(c.Instances)
+	vmacNames(c.Instances)
 
 	groups := map[string]*SyncGroup{}
 	for _, g := range c.SyncGroups {
@@ -281,6 +282,38 @@ func (p parser) preemptRules(in *Instance) {
 	if in.PreemptDelay > 0 && in.NoPreempt {
 		w(in.set.preemptDelayAt, "preempt_delay is ignored with nopreempt")
 		in.PreemptDelay = 0
+	}
+}
+
+// vmacNames names the macvlan of each use_vmac instance without a name as
+// keepalived does: vrrp.VRID for either family, and when an earlier instance
+// (or an explicit name) took it, vrrp6.VRID for IPv6, then vrrp1.VRID,
+// vrrp2.VRID, ...
+func vmacNames(ins []*Instance) {
+	used := map[string]bool{}
+	for _, in := range ins {
+		if in.UseVMAC && in.VMACName != "" {
+			used[in.VMACName] = true
+		}
+	}
+	for _, in := range ins {
+		if !in.UseVMAC || in.VMACName != "" {
+			continue
+		}
+		nums := []int{1, 2, 3, 4, 5, 6}
+		if in.IPv6 {
+			nums = []int{6, 1, 2, 3, 4, 5}
+		}
+		name := fmt.Sprintf("vrrp.%d", in.VRID)
+		for i := 0; used[name]; i++ {
+			if i < len(nums) {
+				name = fmt.Sprintf("vrrp%d.%d", nums[i], in.VRID)
+			} else {
+				name = fmt.Sprintf("vrrp%d.%d", i+1, in.VRID)
+			}
+		}
+		used[name] = true
+		in.vmacIf = name
 	}
 }
 
