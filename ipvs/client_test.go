@@ -434,3 +434,49 @@ func FuzzDecode(f *testing.F) {
 		decodeDaemon(b)
 	})
 }
+
+// LookupServices sends its GET_SERVICE requests in chunks like Apply's, tells a
+// missing service (ESRCH) from a present one and fails on any other error.
+func TestLookupServicesBatches(t *testing.T) {
+	n := 0
+	c, k := newTestClient(t, func(cmd uint8, _ uint16, attrs []byte) ([][]byte, syscall.Errno) {
+		if cmd != cmdGetService {
+			t.Fatalf("command %d, want GET_SERVICE", cmd)
+		}
+		n++
+		if n%3 == 0 {
+			return nil, syscall.ESRCH
+		}
+		return [][]byte{kernelService(t)}, 0
+	})
+	keys := make([]ServiceKey, 600)
+	for i := range keys {
+		keys[i] = ServiceKey{Address: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Port: uint16(i), Protocol: TCP}
+	}
+	got, err := c.LookupServices(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.sends != 3 {
+		t.Errorf("%d sendmsg calls for 600 lookups, want 3 (256 a chunk)", k.sends)
+	}
+	for i, s := range got {
+		if missing := (i+1)%3 == 0; missing != (s == nil) {
+			t.Fatalf("lookup %d: %v, want missing %v", i, s, missing)
+		}
+		if s != nil && s.Scheduler != "wrr" {
+			t.Fatalf("lookup %d decoded %+v", i, s)
+		}
+	}
+	if len(k.queue) != 0 {
+		t.Errorf("%d replies left unread", len(k.queue))
+	}
+
+	c, _ = newTestClient(t, func(uint8, uint16, []byte) ([][]byte, syscall.Errno) { return nil, syscall.EPERM })
+	if _, err := c.LookupServices(keys[:2]); !errors.Is(err, os.ErrPermission) {
+		t.Errorf("LookupServices with EPERM = %v, want a permission error", err)
+	}
+	if _, err := c.LookupServices([]ServiceKey{{Port: 80}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("LookupServices of an invalid key = %v, want ErrInvalid", err)
+	}
+}
