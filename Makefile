@@ -28,7 +28,7 @@ lint:
 	GOOS=windows $(GO) build ./...
 	cd bench/ipvs && $(GO) vet ./...
 
-# bench reproduces BENCHMARKS.md (root; about 30 minutes). Each part can run alone.
+# bench reproduces BENCHMARKS.md (root; about an hour). Each part can run alone.
 bench: bench-micro bench-vrrp bench-health bench-keepalived bench-ipvs
 
 bench-micro:
@@ -40,7 +40,8 @@ bench-vrrp:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 40m ./internal/vrrpit/
 
 bench-health:
-	$(GO) run ./health/internal/healthbench
+	$(GO) run ./health/internal/healthbench -sizes 1000,10000 -kinds tcp,tcpnet,http,httpka,noop
+	$(GO) run ./health/internal/healthbench -sizes 50000 -kinds tcp,http,noop
 
 bench-keepalived:
 	$(GO) test -run '^$$' -bench Reload1000 -benchtime 20x ./examples/keepalived/daemon/
