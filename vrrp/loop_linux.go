@@ -2,22 +2,19 @@ package vrrp
 
 import (
 	"os"
-	"runtime"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// sharedLoop is the one thread of the process that waits for VRRP: every shared
-// raw socket and the timer wheel's timerfd are in its epoll set, and it runs
-// their handlers itself, as keepalived's event loop does. One thread matters
-// because a goroutine blocked in a system call keeps its P: with a blocked
-// reader per interface plus the wheel, every P of a small machine sat in a
-// system call, and the runtime's sysmon then woke every 20 µs to hand them
-// over, which cost a backup of many instances a fifth of its CPU. A packet
-// costs an epoll_wait and a read, like keepalived; the runtime's own poller
-// would add a goroutine hand-off and a read ending in EAGAIN.
+// sharedLoop is the one event loop of the process for VRRP: every shared raw
+// socket and the timer wheel's timerfd are in its epoll set, and one goroutine
+// runs their handlers itself, as keepalived's event loop does — no goroutine
+// per socket or per Router, no hand-off per packet. The epoll set waits on the
+// runtime's poller rather than in a blocking epoll_wait: a goroutine blocked in
+// a system call keeps its P, and while any P is busy the runtime's sysmon
+// never sleeps for long, which cost an idle backup of 1000 instances a third
+// of its CPU (measured with perf; see BENCHMARKS.md).
 //
 // It is package state for the reasons sharedSockets is, and runs only while
 // something is registered.
@@ -94,6 +91,11 @@ func (l *ioLoop) start() error {
 	if err != nil {
 		return os.NewSyscallError("epoll_create1", err)
 	}
+	// Non-blocking, so that os.NewFile puts it on the runtime's poller.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return os.NewSyscallError("fcntl", err)
+	}
 	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		unix.Close(epfd)
@@ -120,24 +122,31 @@ func (r *loopRun) wake() {
 	_, _ = unix.Write(r.wakefd, one[:]) // fails only when the counter is full, which wakes it anyway
 }
 
-// yieldEvery is how often the loop passes through the scheduler. A goroutine
-// that only ever leaves Go for system calls keeps one scheduling tick, and
-// after 10 ms of that the runtime's sysmon preempts it and takes its P, then
-// polls every 20 µs for a millisecond: that cost a backup a sixth of its CPU.
-// Yielding now and then keeps the tick moving; it costs about a microsecond.
-const yieldEvery = time.Millisecond
-
 func (l *ioLoop) serve(run *loopRun) {
 	defer close(run.done)
-	defer unix.Close(run.epfd)
 	defer unix.Close(run.wakefd)
+	// The epoll set itself waits on the runtime's poller, so that no thread
+	// and no P sit in epoll_wait between packets. A goroutine blocked in a
+	// system call keeps its P, and while any P is not idle the runtime's
+	// sysmon cannot sleep: it woke every 10 ms, which was a third of an idle
+	// backup's CPU.
+	file := os.NewFile(uintptr(run.epfd), "vrrp-epoll")
+	defer file.Close()
+	rc, err := file.SyscallConn()
+	if err != nil {
+		panic("vrrp: epoll descriptor: " + err.Error()) // only for a closed file
+	}
 	events := make([]unix.EpollEvent, 64)
+	var n int
+	ready := func(fd uintptr) bool {
+		var err error
+		n, err = unix.EpollWait(int(fd), events, 0)
+		return n > 0 || (err != nil && err != unix.EINTR)
+	}
 	var drain [8]byte
-	lastYield := time.Now()
 	for {
-		n, err := unix.EpollWait(run.epfd, events, -1)
-		if err != nil && err != unix.EINTR {
-			panic("vrrp: epoll_wait: " + err.Error()) // only for an invalid epfd or events buffer
+		if err := rc.Read(ready); err != nil {
+			panic("vrrp: wait for the epoll set: " + err.Error()) // the file is closed only after the loop ends
 		}
 		for _, ev := range events[:max(n, 0)] {
 			if ev.Fd == int32(run.wakefd) {
@@ -161,10 +170,6 @@ func (l *ioLoop) serve(run *loopRun) {
 		l.mu.Unlock()
 		if stop {
 			return
-		}
-		if now := time.Now(); now.Sub(lastYield) >= yieldEvery {
-			runtime.Gosched()
-			lastYield = now
 		}
 	}
 }

@@ -261,9 +261,9 @@ func benchScale(b *testing.B, im impl, instances int, interval time.Duration, ro
 		return n
 	}
 	tr0 := transitions()
-	t0, c0 := time.Now(), cpuTicks(b, pids...)
+	t0, c0 := time.Now(), cpuTime(b, pids...)
 	time.Sleep(window)
-	c1, t1 := cpuTicks(b, pids...), time.Now()
+	c1, t1 := cpuTime(b, pids...), time.Now()
 	rss := rssKB(b, pids...)
 	if !all(s, inst(prio), role)() {
 		b.Fatalf("%v left %s state during the measurement", s, role)
@@ -271,7 +271,7 @@ func benchScale(b *testing.B, im impl, instances int, interval time.Duration, ro
 	if n := transitions() - tr0; n != 0 {
 		b.Fatalf("%v changed state %d times during the measurement: not a steady state", s, n)
 	}
-	cpu := float64(c1-c0) / 100 / t1.Sub(t0).Seconds() * 100
+	cpu := (c1 - c0).Seconds() / t1.Sub(t0).Seconds() * 100
 	b.ReportMetric(cpu, "%CPU")
 	b.ReportMetric(float64(rss)/1024, "MB-RSS")
 	b.Logf("%s as %s of %d instances at %v adverts: %.2f %% of a core over %v, RSS %.1f MB (pids %v)",

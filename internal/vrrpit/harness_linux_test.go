@@ -370,20 +370,25 @@ func neighbour(t testing.TB, n *netns.Node, a netip.Addr) string {
 	return entries[0].LLAddr
 }
 
-// cpuTicks returns user+system time of the processes, in clock ticks (1/100 s).
-func cpuTicks(t testing.TB, pids ...int) int64 {
+// cpuTime returns the CPU time the processes' threads have run, from the
+// scheduler's nanosecond accounting (/proc/PID/task/TID/schedstat): the 10 ms
+// ticks of /proc/PID/stat are too coarse for processes using 1 % of a core.
+func cpuTime(t testing.TB, pids ...int) time.Duration {
 	t.Helper()
-	var total int64
+	var total time.Duration
 	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			t.Fatal(err)
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("no threads of pid %d: %v", pid, err)
 		}
-		// The command name may hold spaces; fields are counted after its ')'.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		total += utime + stime
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			if err != nil {
+				continue // the thread has just exited
+			}
+			ns, _ := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
+			total += time.Duration(ns)
+		}
 	}
 	return total
 }

@@ -210,7 +210,7 @@ func TestHostilePackets(t *testing.T) {
 	// sustains besides the routers: unpaced (60-70k/s, the attacker and both
 	// routers saturating both cores) a keepalived backup flaps too.
 	const flood, floodRate, burst = 100_000, 10_000, 5
-	cpuBefore := []int64{cpuTicks(t, sp[0].pids()...), cpuTicks(t, sp[1].pids()...)}
+	cpuBefore := []time.Duration{cpuTime(t, sp[0].pids()...), cpuTime(t, sp[1].pids()...)}
 	var dropsBefore [2]uint64
 	for r, l := range sp {
 		v3, v2 := stats(l)
@@ -229,12 +229,12 @@ func TestHostilePackets(t *testing.T) {
 	}
 	took := time.Since(start)
 	time.Sleep(5 * interval) // let the routers drain their sockets
-	cpuAfter := []int64{cpuTicks(t, sp[0].pids()...), cpuTicks(t, sp[1].pids()...)}
+	cpuAfter := []time.Duration{cpuTime(t, sp[0].pids()...), cpuTime(t, sp[1].pids()...)}
 	for r, l := range sp {
 		v3, v2 := stats(l)
 		counted := v3.Stats.Dropped() + v2.Stats.Dropped() + v3.Conn.Unclaimed + v3.Conn.Overflowed + v2.Conn.Overflowed - dropsBefore[r]
 		t.Logf("r%d: flood of %d packets in %v (%.0f/s): %.2f CPU s used, %d counted as dropped or overflowed; v3 drops %v, v2 drops %v, conn %+v %+v",
-			r+1, sent, took.Round(time.Millisecond), float64(sent)/took.Seconds(), float64(cpuAfter[r]-cpuBefore[r])/100,
+			r+1, sent, took.Round(time.Millisecond), float64(sent)/took.Seconds(), (cpuAfter[r] - cpuBefore[r]).Seconds(),
 			counted, v3.Stats.Drops, v2.Stats.Drops, v3.Conn, v2.Conn)
 		// Overflow counts can include a few genuine adverts, so only the
 		// presence of the count is asserted, not an upper bound.
