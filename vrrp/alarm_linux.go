@@ -13,7 +13,7 @@ import (
 // everything else Go timers. Go's timers wake up to a millisecond late, and the
 // kernel adds 0.1 % of an epoll timeout as slack on top (3.6 ms on the 3.6 s
 // Master_Down_Interval of 1 s adverts); a timerfd is an hrtimer that fires on
-// time. One wheel serves every Router of the process on its VRRP thread
+// time. One wheel serves every Router of the process on its VRRP event loop
 // (sharedLoop), so an expiring timer costs no goroutine of its own. In-memory Conns keep Go timers,
 // which testing/synctest fakes.
 func newAlarm(c Conn, fire func()) alarm {
@@ -56,7 +56,7 @@ func (w *wheel) add(fire func()) (*wheelAlarm, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.users == 0 {
-		// Its expiries run on the process's VRRP thread (sharedLoop), so an
+		// Its expiries run on the process's VRRP event loop (sharedLoop), so an
 		// expiring timer costs no goroutine hand-off.
 		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 		if err != nil {
@@ -139,7 +139,7 @@ func (w *wheel) program() {
 	_ = unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &spec, nil) // only fails for an invalid fd or spec
 }
 
-// expired runs on the loop's thread when the timerfd fd has expired: it fires
+// expired runs on the event loop when the timerfd fd has expired: it fires
 // every alarm that is due, earliest first.
 func (w *wheel) expired(fd int) {
 	var expirations [8]byte

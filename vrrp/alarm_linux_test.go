@@ -54,7 +54,7 @@ func TestWheelFiresInDeadlineOrderAndStopCancels(t *testing.T) {
 	sharedLoop.mu.Lock()
 	defer sharedLoop.mu.Unlock()
 	if sharedLoop.run != nil {
-		t.Error("the VRRP thread still runs with nothing registered")
+		t.Error("the VRRP event loop still runs with nothing registered")
 	}
 }
 

@@ -37,7 +37,7 @@ type loopRun struct {
 	done         chan struct{}
 }
 
-// add registers fd; handle runs on the loop's thread whenever fd is readable
+// add registers fd; handle runs on the event loop whenever fd is readable
 // (level-triggered), so it must read at most what is there without blocking.
 func (l *ioLoop) add(fd int, handle func()) error {
 	l.mu.Lock()

@@ -82,7 +82,7 @@ func (t *socketTable) release(s *rawSocket) {
 }
 
 // rawSocket is a raw IP protocol 112 socket bound to one interface. On the
-// process's VRRP thread (sharedLoop) it hands each message to the RawConns
+// process's VRRP event loop (sharedLoop) it hands each message to the RawConns
 // subscribed to the message's VRID.
 type rawSocket struct {
 	key    socketKey
@@ -105,7 +105,7 @@ type rawSocket struct {
 
 	unclaimed atomic.Uint64
 
-	// Receive state, used only on the loop's thread, allocated once.
+	// Receive state, used only by the event loop, allocated once.
 	buf  []byte
 	oob  []byte
 	from unix.RawSockaddrInet6
@@ -253,7 +253,7 @@ func (s *rawSocket) close() {
 }
 
 // receive reads one packet, if one is there, and dispatches it. It runs on the
-// loop's thread; the epoll set is level-triggered, so a second queued packet
+// event loop; the epoll set is level-triggered, so a second queued packet
 // makes epoll_wait return again at once.
 func (s *rawSocket) receive() {
 	var src, dst netip.Addr
