@@ -56,7 +56,7 @@ func TestReadConsoleSplitsCommands(t *testing.T) {
 	}
 	want := []RunResult{{"a", "hello\nworld", 0}, {"b", "no newline at end", 3}, {"c", "partial\n", -1}}
 	if !slices.Equal(res.Runs, want) {
-		t.Errorf("runs %q, want %q", res.Runs, want)
+		t.Errorf("runs %+v, want %+v", res.Runs, want)
 	}
 	if !strings.Contains(res.Console, "boot noise\n") || strings.Contains(res.Console, "\r") {
 		t.Errorf("console %q: want every line, without carriage returns", res.Console)
