@@ -279,7 +279,8 @@ func (d *Daemon) Transitions() int {
 
 // checkSystem verifies that the interfaces the file names and the
 // directories of its track_files exist, so that neither a start nor a reload
-// fails half-way through for a missing one. A use_vmac instance's macvlan is
+// fails half-way through for a missing one, and that its scripts pass
+// enable_script_security. A use_vmac instance's macvlan is
 // created by the instance itself, and a track_interface may come and go: it
 // is followed, not required.
 func checkSystem(conf *kaconf.Config) error {
@@ -316,5 +317,6 @@ func checkSystem(conf *kaconf.Config) error {
 			}
 		}
 	}
+	errs = append(errs, checkScriptSecurity(conf))
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package kaconf
 
 import (
+	"iter"
 	"net/netip"
 	"time"
 )
@@ -436,4 +437,51 @@ type FileSpec struct {
 	Dynamic   bool `json:",omitempty"`
 	Weight    int
 	Reverse   bool `json:",omitempty"`
+}
+
+// AllScripts yields every configured program, in the order of the file's
+// sections: vrrp_script, instance and sync group notify scripts, then each
+// virtual server's quorum scripts and its real servers' notify and MISC_CHECK
+// programs.
+func (c *Config) AllScripts() iter.Seq[*Script] {
+	return func(yield func(*Script) bool) {
+		each := func(scs ...*Script) bool {
+			for _, sc := range scs {
+				if sc != nil && sc.Command != "" && !yield(sc) {
+					return false
+				}
+			}
+			return true
+		}
+		for _, vs := range c.Scripts {
+			if !each(&vs.Script) {
+				return
+			}
+		}
+		for _, in := range c.Instances {
+			if !each(in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any) {
+				return
+			}
+		}
+		for _, g := range c.SyncGroups {
+			if !each(g.Notify.Master, g.Notify.Backup, g.Notify.Fault, g.Notify.Stop, g.Notify.Any) {
+				return
+			}
+		}
+		for _, vs := range c.VirtualServers {
+			if !each(vs.QuorumUp, vs.QuorumDown) {
+				return
+			}
+			for _, rs := range vs.RealServers {
+				if !each(rs.NotifyUp, rs.NotifyDown) {
+					return
+				}
+				for _, ch := range rs.Checkers {
+					if ch.Misc != nil && !each(&ch.Misc.Script) {
+						return
+					}
+				}
+			}
+		}
+	}
 }

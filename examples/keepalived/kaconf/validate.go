@@ -500,48 +500,8 @@ func (g *VirtualServerGroup) entries() []VSGEntry {
 // firstScript returns where a script is configured (vrrp_script first,
 // then notify, quorum and checker scripts), for a warning about all of them.
 func firstScript(c *Config) (Pos, bool) {
-	var at Pos
-	found := false
-	// first records the first script with a command among scs; it is
-	// called in file-section order, so the earliest section wins.
-	first := func(scs ...*Script) bool {
-		for _, sc := range scs {
-			if sc != nil && sc.Command != "" {
-				at, found = sc.Pos, true
-				return true
-			}
-		}
-		return false
+	for sc := range c.AllScripts() {
+		return sc.Pos, true
 	}
-	for _, s := range c.Scripts {
-		if first(&s.Script) {
-			return at, found
-		}
-	}
-	for _, in := range c.Instances {
-		if first(in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any) {
-			return at, found
-		}
-	}
-	for _, g := range c.SyncGroups {
-		if first(g.Notify.Master, g.Notify.Backup, g.Notify.Fault, g.Notify.Stop, g.Notify.Any) {
-			return at, found
-		}
-	}
-	for _, vs := range c.VirtualServers {
-		if first(vs.QuorumUp, vs.QuorumDown) {
-			return at, found
-		}
-		for _, rs := range vs.RealServers {
-			if first(rs.NotifyUp, rs.NotifyDown) {
-				return at, found
-			}
-			for _, ch := range rs.Checkers {
-				if ch.Misc != nil && first(&ch.Misc.Script) {
-					return at, found
-				}
-			}
-		}
-	}
-	return at, found
+	return Pos{}, false
 }
