@@ -52,13 +52,17 @@
 // sends to unicast peers and hears only them, and sends with TTL/hop limit 255
 // from the interface's primary IPv4 address or its IPv6 link-local address
 // (keepalived's choice), or from Source. All instances of a process on one
-// interface and family share one socket whose reader demultiplexes by VRID, so a
-// thousand instances cost one socket, one wake-up and no allocations per packet;
-// packets for VRIDs nobody runs are counted (RawConn.UnclaimedPackets). With
-// VirtualMAC, adverts leave from a macvlan named by VirtualMACInterface with the
-// RFC 5798 section 7.3 MAC, and keepalived's ARP settings make the VIPs placed on
-// it answer with that MAC. WatchLink follows the interface over rtnetlink so the
-// Router enters Fault while the link is down. Permission errors wrap
+// interface and family share one socket demultiplexed by VRID, and one event loop
+// per process serves every shared socket and every Router's timers (an epoll set
+// and a timerfd, like keepalived's), so a thousand instances cost one socket, one
+// wake-up and no allocations per packet, and no goroutine of their own besides
+// the one blocked in Run; packets for VRIDs nobody runs are counted
+// (RawConn.UnclaimedPackets). With VirtualMAC, adverts leave from a macvlan
+// (VirtualMACInterface, or VirtualMACName) with the RFC 5798 section 7.3 MAC, and
+// keepalived's ARP settings make the VIPs placed on it answer with that MAC; the
+// Conn also listens on it, because the macvlan driver keeps frames from the shared
+// virtual MAC away from the parent interface. WatchLink follows the interface over
+// rtnetlink so the Router enters Fault while the link is down. Permission errors wrap
 // os.ErrPermission and name CAP_NET_RAW or CAP_NET_ADMIN. When Config.Conn is nil,
 // Run calls Listen.
 //
