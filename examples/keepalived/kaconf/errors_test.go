@@ -143,6 +143,11 @@ func TestErrors(t *testing.T) {
 			want:  []string{`main.conf:1: error: vrrp_instance VI_1: authentication is not part of VRRP version 3`},
 		},
 		{
+			name:  "strict mode without accept",
+			files: map[string]string{"main.conf": "global_defs {\n  vrrp_strict\n}\n" + instance("VI_1", 1)},
+			want:  []string{`main.conf:4: error: vrrp_instance VI_1: strict mode means no_accept: keepalived drops traffic to the virtual addresses with iptables/nftables rules, which this daemon does not install; add accept to keep strict mode's other checks`},
+		},
+		{
 			name:  "AH authentication",
 			files: map[string]string{"main.conf": instance("VI_1", 1, "authentication {", "auth_type AH", "auth_pass x", "}")},
 			want:  []string{`main.conf:8: error: auth_type AH (IPsec authentication header) is not supported; use PASS or no authentication`},
@@ -311,8 +316,8 @@ func TestPreemptionRules(t *testing.T) {
 			warnings: []string{`main.conf:8: warning: vrrp_instance VI_1: nopreempt is ignored with priority 255 (the address owner always preempts)`}},
 		{name: "preempt_delay with nopreempt", lines: []string{"nopreempt", "preempt_delay 5"}, noPreempt: true,
 			warnings: []string{`main.conf:8: warning: vrrp_instance VI_1: preempt_delay is ignored with nopreempt`}},
-		{name: "preempt_delay in strict mode", lines: []string{"strict_mode on", "preempt_delay 5"},
-			warnings: []string{`main.conf:8: warning: vrrp_instance VI_1: preempt_delay is ignored in strict mode`}},
+		{name: "preempt_delay in strict mode", lines: []string{"strict_mode on", "accept", "preempt_delay 5"},
+			warnings: []string{`main.conf:9: warning: vrrp_instance VI_1: preempt_delay is ignored in strict mode`}},
 		{name: "state BACKUP keeps both", lines: []string{"state BACKUP", "preempt_delay 5"}, delay: 5 * time.Second},
 		{name: "owner does not need StartAsMaster", lines: []string{"state MASTER"}},
 	} {

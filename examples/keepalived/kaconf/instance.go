@@ -138,8 +138,10 @@ func (p parser) instance(s *stmt) *Instance {
 			}
 		case "accept":
 			// Accept mode is what lvskit always does (and keepalived's
-			// default outside strict mode); validate rejects it in strict.
-			p.flag(b)
+			// default outside strict mode).
+			if p.flag(b) {
+				in.Accept = true
+			}
 		case "native_ipv6":
 			p.ignored(b, "deprecated; the addresses decide the family")
 		case "smtp_alert":

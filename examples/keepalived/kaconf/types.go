@@ -192,6 +192,10 @@ type Instance struct {
 	NoPreempt    bool `json:",omitempty"`
 	PreemptDelay time.Duration
 	Strict       bool  `json:",omitempty"`
+	// Accept is the accept keyword: traffic to the VIPs is accepted, which is
+	// all lvskit does (keepalived's no_accept, strict mode's default, needs
+	// firewall rules the daemon does not install).
+	Accept bool `json:",omitempty"`
 	Auth         *Auth `json:",omitempty"`
 	VIPs         []VIP
 	ExcludedVIPs []VIP `json:",omitempty"`

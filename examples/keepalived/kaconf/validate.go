@@ -237,6 +237,9 @@ func (p parser) checkInstance(in *Instance) {
 		}
 	}
 	if in.Strict {
+		if !in.Accept {
+			e("strict mode means no_accept: keepalived drops traffic to the virtual addresses with iptables/nftables rules, which this daemon does not install; add accept to keep strict mode's other checks")
+		}
 		if len(in.UnicastPeers) > 0 {
 			e("unicast peers are not allowed in strict mode")
 		}
