@@ -191,11 +191,11 @@ type Instance struct {
 	IPv6         bool `json:",omitempty"`
 	NoPreempt    bool `json:",omitempty"`
 	PreemptDelay time.Duration
-	Strict       bool  `json:",omitempty"`
+	Strict       bool `json:",omitempty"`
 	// Accept is the accept keyword: traffic to the VIPs is accepted, which is
 	// all lvskit does (keepalived's no_accept, strict mode's default, needs
 	// firewall rules the daemon does not install).
-	Accept bool `json:",omitempty"`
+	Accept       bool  `json:",omitempty"`
 	Auth         *Auth `json:",omitempty"`
 	VIPs         []VIP
 	ExcludedVIPs []VIP `json:",omitempty"`
