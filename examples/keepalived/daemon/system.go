@@ -191,25 +191,11 @@ func (a *addresses) Acquire(vips []netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	all := append(append([]netip.Prefix(nil), vips...), a.excluded...)
-	byKey, err := a.group(all)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for k, ps := range byKey {
-		m, err := a.sys.manager(k)
+	return a.perManager(all, (*vip.Manager).Acquire, func(p netip.Prefix, err error) {
 		if err == nil {
-			err = m.Acquire(ps)
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, p := range ps {
 			a.held[p] = true
 		}
-	}
-	return errors.Join(errs...)
+	})
 }
 
 // Release implements vrrp.AddressManager. When the Router releases
@@ -221,21 +207,27 @@ func (a *addresses) Release(vips []netip.Prefix) error {
 	if a.releasesAll(vips) {
 		all = append(all, a.excluded...)
 	}
-	byKey, err := a.group(all)
+	return a.perManager(all, (*vip.Manager).Release, func(p netip.Prefix, _ error) { delete(a.held, p) })
+}
+
+// perManager hands each interface's share of ps to its vip.Manager with op,
+// then tells done the outcome for every address of that share.
+func (a *addresses) perManager(ps []netip.Prefix, op func(*vip.Manager, []netip.Prefix) error, done func(netip.Prefix, error)) error {
+	byKey, err := a.group(ps)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for k, ps := range byKey {
+	for k, share := range byKey {
 		m, err := a.sys.manager(k)
 		if err == nil {
-			err = m.Release(ps)
+			err = op(m, share)
 		}
 		if err != nil {
 			errs = append(errs, err)
 		}
-		for _, p := range ps {
-			delete(a.held, p)
+		for _, p := range share {
+			done(p, err)
 		}
 	}
 	return errors.Join(errs...)
