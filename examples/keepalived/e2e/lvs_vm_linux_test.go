@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvskit/lvskit/internal/vmtest"
 )
@@ -78,6 +79,9 @@ ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
 		HostPrograms: []string{"ipvsadm", "ip", "keepalived"},
 		Modules:      []string{"ip_vs", "ip_vs_wrr", "ip_vs_rr", "ip_vs_wlc", "dummy", "veth"},
 		Runs:         []vmtest.Command{{Name: "lvs-samples", Args: []string{"sh", "-c", script.String()}}, checkersRun(), syncRun()},
+		// Two to three minutes on an idle host, but all three runs under TCG
+		// on a host busy with other suites once took the default ten.
+		Timeout: 25 * time.Minute,
 	})
 	t.Run("checkers", func(t *testing.T) { verifyCheckers(t, res.Runs[1].Output) })
 	t.Run("sync-failover", func(t *testing.T) { verifySyncFailover(t, res.Runs[2].Output) })
