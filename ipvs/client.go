@@ -426,8 +426,7 @@ func (c *Client) StartSyncDaemon(d SyncDaemon) error {
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("ipvs: start sync daemon: %w", err)
 	}
-	return c.exec("start "+d.State.String()+" sync daemon", cmdNewDaemon, false,
-		func(e *encoder) { e.daemon(d, true) }, nil)
+	return c.daemonCommand("start "+d.State.String()+" sync daemon", cmdNewDaemon, d, true)
 }
 
 // StopSyncDaemon stops the daemon of the given role.
@@ -435,8 +434,68 @@ func (c *Client) StopSyncDaemon(s SyncState) error {
 	if s != SyncMaster && s != SyncBackup {
 		return fmt.Errorf("ipvs: stop sync daemon: %w: state %s", ErrInvalid, s)
 	}
-	return c.exec("stop "+s.String()+" sync daemon", cmdDelDaemon, false,
-		func(e *encoder) { e.daemon(SyncDaemon{State: s}, false) }, nil)
+	return c.daemonCommand("stop "+s.String()+" sync daemon", cmdDelDaemon, SyncDaemon{State: s}, false)
+}
+
+// daemonCommand sends a NEW_DAEMON or DEL_DAEMON request followed, in the
+// same datagram, by a GET_DAEMON dump that fences it. The kernel does not
+// always answer these requests: stopping a daemon whose kernel thread has not
+// run yet (one started a moment before) makes kthread_stop return -EINTR,
+// and netlink sends no acknowledgement for a handler that returns -EINTR. A
+// lone request would then wait for ever — the keepalived daemon hung on
+// shutdown this way. The dump's end proves the request was handled, and its
+// contents tell whether it took effect when no acknowledgement came.
+func (c *Client) daemonCommand(what string, cmd uint8, d SyncDaemon, full bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.enc.reset()
+	seq := c.nextSeq()
+	start := c.enc.begin(c.family, cmd, flagRequest|flagAck, seq)
+	c.enc.daemon(d, full)
+	c.enc.end(start)
+	fence := c.nextSeq()
+	c.enc.end(c.enc.begin(c.family, cmdGetDaemon, flagRequest|flagDump, fence))
+	if err := c.t.send(c.enc.b); err != nil {
+		return fmt.Errorf("ipvs: %s: %w", what, wrapErrno(err))
+	}
+	var acked, running bool
+	var result error
+	err := c.receive(func(m message) (bool, error) {
+		switch {
+		case m.seq == seq && m.typ == nlmsgError:
+			acked = true
+			if e := m.errno(); e != 0 {
+				result = mapErrno(cmd, e)
+			}
+		case m.seq != fence:
+			// a stale reply
+		case m.typ == nlmsgDone:
+			return true, nil
+		case m.typ == nlmsgError:
+			if e := m.errno(); e != 0 {
+				return true, mapErrno(cmdGetDaemon, e)
+			}
+			return true, nil
+		default:
+			listed, err := decodeDaemon(m.attrs())
+			if err != nil {
+				return true, err
+			}
+			running = running || listed.State == d.State
+		}
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("ipvs: %s: %w", what, err)
+	case result != nil:
+		return fmt.Errorf("ipvs: %s: %w", what, result)
+	case !acked && running && cmd == cmdDelDaemon:
+		return fmt.Errorf("ipvs: %s: not acknowledged by the kernel, and the daemon still runs", what)
+	case !acked && !running && cmd == cmdNewDaemon:
+		return fmt.Errorf("ipvs: %s: not acknowledged by the kernel, and no daemon runs", what)
+	}
+	return nil
 }
 
 // SyncDaemons lists the running sync daemons (master first).

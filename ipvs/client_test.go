@@ -48,6 +48,9 @@ func (k *fakeKernel) send(b []byte) error {
 			k.queue = append(k.queue, k.msg(testFamily, fl, m.seq, append([]byte{cmdNewService, familyVersion, 0, 0}, r...)))
 		}
 		switch {
+		case errno == syscall.EINTR:
+			// netlink_rcv_skb answers nothing for a handler that
+			// returns -EINTR.
 		case errno != 0 || (!dump && m.flags&flagAck != 0):
 			var e [20]byte
 			binary.NativeEndian.PutUint32(e[:], uint32(-int32(errno)))
@@ -419,9 +422,58 @@ func TestTimeoutsInfoDaemons(t *testing.T) {
 	if err := c.StartSyncDaemon(SyncDaemon{State: SyncBackup, Interface: "eth0", Port: 9000}); err != nil {
 		t.Fatal(err)
 	}
-	d := attrsOf(t, attrsOf(t, k.reqs[len(k.reqs)-1].attrs())[attrDaemon])
+	// The request, then the GET_DAEMON dump that fences it.
+	if fence := k.reqs[len(k.reqs)-1]; fence.data[0] != cmdGetDaemon || fence.flags&flagDump == 0 {
+		t.Errorf("NEW_DAEMON not followed by a GET_DAEMON dump: %+v", fence)
+	}
+	d := attrsOf(t, attrsOf(t, k.reqs[len(k.reqs)-2].attrs())[attrDaemon])
 	if string(d[daemonMcastIfn]) != "eth0\x00" || string(d[daemonMcastPort]) != string(le16(9000)) || string(d[daemonState]) != string(le32(2)) {
 		t.Errorf("NEW_DAEMON attributes %v", d)
+	}
+}
+
+// TestSyncDaemonUnacknowledged: the kernel does not acknowledge a daemon
+// command whose handler returns -EINTR (a daemon stopped before its thread
+// first ran). The client must not wait for ever: the fencing dump tells
+// whether the command took effect.
+func TestSyncDaemonUnacknowledged(t *testing.T) {
+	running := map[uint32]bool{}
+	c, _ := newTestClient(t, func(cmd uint8, _ uint16, attrs []byte) ([][]byte, syscall.Errno) {
+		switch cmd {
+		case cmdNewDaemon:
+			return nil, syscall.EINTR // and it does not start
+		case cmdDelDaemon:
+			d := attrsOf(t, attrsOf(t, attrs)[attrDaemon])
+			delete(running, binary.NativeEndian.Uint32(d[daemonState]))
+			return nil, syscall.EINTR
+		case cmdGetDaemon:
+			var out [][]byte
+			for st := range running {
+				ae := netlink.NewAttributeEncoder()
+				ae.Nested(attrDaemon, func(ae *netlink.AttributeEncoder) error {
+					ae.Uint32(daemonState, st)
+					ae.String(daemonMcastIfn, "eth0")
+					return nil
+				})
+				b, _ := ae.Encode()
+				out = append(out, b)
+			}
+			return out, 0
+		}
+		t.Fatalf("unexpected command %d", cmd)
+		return nil, 0
+	})
+	running[2] = true
+	if err := c.StopSyncDaemon(SyncBackup); err != nil {
+		t.Errorf("StopSyncDaemon, unacknowledged but done: %v", err)
+	}
+	if err := c.StartSyncDaemon(SyncDaemon{State: SyncMaster, Interface: "eth0"}); err == nil || !strings.Contains(err.Error(), "not acknowledged") {
+		t.Errorf("StartSyncDaemon, unacknowledged and not done: %v", err)
+	}
+	// A later command still gets its own replies.
+	running[1] = true
+	if ds, err := c.SyncDaemons(); err != nil || len(ds) != 1 || ds[0].State != SyncMaster {
+		t.Errorf("SyncDaemons() = %+v, %v", ds, err)
 	}
 }
 

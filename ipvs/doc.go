@@ -32,6 +32,11 @@
 // network namespace, and above all speed. cloudflare/ipvs (like moby/ipvs and
 // ipvsadm) sends one request and waits for its answer before the next.
 //
+// StartSyncDaemon and StopSyncDaemon always return: the kernel sends no
+// acknowledgement when a daemon is stopped before its kernel thread first ran
+// (a stop right after a start), so each command travels with a GET_DAEMON dump
+// whose answer shows whether the command took effect.
+//
 // # Batches
 //
 // Apply writes up to 256 requests in one sendmsg and asks for an acknowledgement

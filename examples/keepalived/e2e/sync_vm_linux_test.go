@@ -52,6 +52,21 @@ start() {
 syncd() { ip netns exec $1 ipvsadm -L --daemon; }
 # waitfor NAME CONDITION: 30 s at most, then one more second to settle.
 waitfor() { i=0; while ! eval "$2" && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done; [ $i -lt 60 ] || echo "TIMEOUT $1"; sleep 1; }
+# stop IMPL PID: SIGTERM, and 30 s for PID to exit; if it does not, print
+# where it is stuck (SIGQUIT makes a Go program print its goroutines) and
+# kill it, so that a hang is reported instead of stalling the boot.
+alive() { [ -e /proc/$1/stat ] && ! grep -q ') Z' /proc/$1/stat; }
+stop() {
+  kill -TERM $2; i=0
+  while alive $2 && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done
+  if alive $2; then
+    echo "TIMEOUT $1-stop"
+    for t in /proc/$2/task/*; do echo "--- kernel stack of $t"; cat $t/stack 2>/dev/null; done
+    kill -QUIT $2; sleep 2; kill -9 $2 2>/dev/null
+    echo "--- log of $1 on s2"; cat /tmp/$1-s2.log
+  fi
+  wait $2
+}
 show() { for n in s1 s2; do echo "=== $1-$n"; syncd $n; echo "=== end"; done; }
 for impl in lvskit keepalived; do
   start $impl s1; p1=$last
@@ -62,7 +77,7 @@ for impl in lvskit keepalived; do
   wait $p1 2>/dev/null
   waitfor $impl-failover 'syncd s2 | grep -q master && ip -n s2 addr | grep -q 10.0.3.100'
   show $impl-failover
-  kill -TERM $p2; wait $p2
+  stop $impl $p2
   for n in s1 s2; do
     ip netns exec $n ipvsadm --stop-daemon master 2>/dev/null; ip netns exec $n ipvsadm --stop-daemon backup 2>/dev/null
     ip -n $n addr del 10.0.3.100/24 dev eth0 2>/dev/null
@@ -80,6 +95,9 @@ func syncRun() vmtest.Command {
 // the VRRP state on both nodes through the failover, under lvskit as under
 // keepalived.
 func verifySyncFailover(t *testing.T, out string) {
+	if strings.Contains(out, "TIMEOUT") {
+		t.Errorf("a step timed out:\n%s", out)
+	}
 	sections := splitSections(out)
 	want := map[string]string{"start-s1": "master", "start-s2": "backup", "failover-s2": "master"}
 	for _, impl := range []string{"lvskit", "keepalived"} {

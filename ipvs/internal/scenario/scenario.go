@@ -364,6 +364,13 @@ func syncDaemon(t *testing.T, tb ipvs.Interface, o Options) {
 	}
 	must(t, tb.StopSyncDaemon(ipvs.SyncMaster))
 	must(t, tb.StopSyncDaemon(ipvs.SyncBackup))
+	// A daemon stopped right after it started: the kernel thread may not
+	// have run yet, and the kernel then sends no acknowledgement (the
+	// keepalived daemon's shutdown after a failover does this).
+	for range 20 {
+		must(t, tb.StartSyncDaemon(b))
+		must(t, tb.StopSyncDaemon(ipvs.SyncBackup))
+	}
 	wantErr(t, "stop stopped", tb.StopSyncDaemon(ipvs.SyncMaster), ipvs.ErrSyncDaemonNotRunning)
 	ds, err = tb.SyncDaemons()
 	must(t, err)
