@@ -652,6 +652,56 @@ func TestTransportManyConnsOneSocket(t *testing.T) {
 	poll(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= goroutines })
 }
 
+// TestTransportBurst: a burst of adverts for many VRIDs, sent back to back
+// as a master process of many instances sends them, arrives whole — every
+// packet, in order, with its addresses and hop limit — through the receive
+// path that takes several packets per system call.
+func TestTransportBurst(t *testing.T) {
+	const vrids, rounds = 20, 10
+	l := newTransportLab(t)
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "v4", true: "v6"}[v6], func(t *testing.T) {
+			senders := make([]*vrrp.RawConn, vrids+1)
+			receivers := make([]*receiver, vrids+1)
+			conns := make([]*vrrp.RawConn, vrids+1)
+			for vrid := 1; vrid <= vrids; vrid++ {
+				senders[vrid] = listen(t, l.a, vrrp.ListenConfig{VRID: uint8(vrid), IPv6: v6})
+				conns[vrid] = listen(t, l.b, vrrp.ListenConfig{VRID: uint8(vrid), IPv6: v6})
+				receivers[vrid] = receive(conns[vrid])
+			}
+			unclaimed := conns[1].UnclaimedPackets()
+			for round := range rounds {
+				for vrid := 1; vrid <= vrids; vrid++ {
+					adv := sample(vrrp.V3, uint8(vrid), v6)
+					adv.Priority = uint8(100 + round)
+					if err := senders[vrid].WriteAdvert(adv); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for vrid := 1; vrid <= vrids; vrid++ {
+				for round := range rounds {
+					pkt := receivers[vrid].next(t)
+					adv := &vrrp.Advertisement{Src: pkt.Src, Dst: pkt.Dst} // checks the checksum
+					err := adv.UnmarshalBinary(pkt.Payload)
+					switch {
+					case err != nil:
+						t.Fatalf("VRID %d round %d: %v", vrid, round, err)
+					case adv.VRID != uint8(vrid) || adv.Priority != uint8(100+round):
+						t.Fatalf("VRID %d round %d: got VRID %d priority %d", vrid, round, adv.VRID, adv.Priority)
+					case pkt.HopLimit != 255 || (!v6 && pkt.Src != v4addr(1)) || (v6 && !pkt.Src.IsLinkLocalUnicast()):
+						t.Fatalf("VRID %d round %d: source %s hop limit %d", vrid, round, pkt.Src, pkt.HopLimit)
+					}
+				}
+				receivers[vrid].none(t, "after the burst")
+			}
+			if n := conns[1].UnclaimedPackets(); n != unclaimed {
+				t.Errorf("%d packets of the burst counted unclaimed", n-unclaimed)
+			}
+		})
+	}
+}
+
 // BenchmarkTransport sends an advert from one namespace and receives it in
 // another through real raw sockets (one op = one advert on the wire).
 func BenchmarkTransport(b *testing.B) {

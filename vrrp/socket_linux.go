@@ -105,17 +105,34 @@ type rawSocket struct {
 
 	unclaimed atomic.Uint64
 
-	// Receive state, used only by the event loop, allocated once.
-	buf  []byte
-	oob  []byte
-	from unix.RawSockaddrInet6
-	iov  unix.Iovec
-	msg  unix.Msghdr
+	recv *receiveBatch // used only by the event loop
+}
+
+// receiveBatch is the memory of one recvmmsg: a burst of adverts (a master
+// process sends its instances' adverts together) costs one system call and
+// one epoll round instead of two system calls per packet.
+type receiveBatch struct {
+	hdrs [recvBatchLen]mmsghdr
+	iovs [recvBatchLen]unix.Iovec
+	from [recvBatchLen]unix.RawSockaddrInet6
+	oobs [recvBatchLen][128]byte // IPV6_PKTINFO and IPV6_HOPLIMIT take 64 bytes
+	bufs [recvBatchLen][recvSlotSize]byte
+}
+
+// mmsghdr is struct mmsghdr of recvmmsg(2), which x/sys/unix does not define.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
 }
 
 const (
-	// recvBufSize holds the largest advert (8+255*16 bytes) behind a maximal IPv4 header.
-	recvBufSize = 8192
+	// recvSlotSize holds the largest valid advert: 8+255*16 bytes of IPv6
+	// payload (IPv6 raw sockets deliver no header); an IPv4 one with a
+	// maximal header is at most 60+8+255*4+8. Longer packets are truncated,
+	// and fail the advert's length and checksum checks.
+	recvSlotSize = 4096
+	// recvBatchLen is how many packets one recvmmsg takes.
+	recvBatchLen = 16
 	// rcvBufBytes is the receive buffer of a shared socket (see newRawFD).
 	rcvBufBytes = 4 << 20
 	// tosNetworkControl is the DSCP class keepalived sends VRRP with (IPTOS_PREC_INTERNETCONTROL).
@@ -226,16 +243,7 @@ func openRawSocket(key socketKey, ifname string, log *slog.Logger) (*rawSocket, 
 	s := &rawSocket{
 		key: key, ifname: ifname, log: log, fd: fd, file: file, rc: rc, netns: netns,
 		groups: make(map[netip.Addr]int),
-		buf:    make([]byte, recvBufSize),
-		oob:    make([]byte, 128),
-	}
-	if key.v6 {
-		s.iov.Base = &s.buf[0]
-		s.iov.SetLen(len(s.buf))
-		s.msg.Name = (*byte)(unsafe.Pointer(&s.from))
-		s.msg.Iov = &s.iov
-		s.msg.Iovlen = 1
-		s.msg.Control = &s.oob[0]
+		recv:   newReceiveBatch(key.v6),
 	}
 	if err := sharedLoop.add(fd, s.receive); err != nil {
 		file.Close()
@@ -252,46 +260,67 @@ func (s *rawSocket) close() {
 	s.netns.Close()
 }
 
-// receive reads one packet, if one is there, and dispatches it. It runs on the
-// event loop; the epoll set is level-triggered, so a second queued packet
-// makes epoll_wait return again at once.
-func (s *rawSocket) receive() {
-	var src, dst netip.Addr
-	var hops int
-	var payload []byte
-	if s.key.v6 {
-		s.msg.Namelen = unix.SizeofSockaddrInet6
-		s.msg.SetControllen(len(s.oob))
-		n, _, errno := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), unix.MSG_DONTWAIT)
-		if errno != 0 {
-			s.receiveError(errno)
-			return
+func newReceiveBatch(v6 bool) *receiveBatch {
+	b := new(receiveBatch)
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.bufs[i][0]
+		b.iovs[i].SetLen(recvSlotSize)
+		h := &b.hdrs[i].hdr
+		h.Iov, h.Iovlen = &b.iovs[i], 1
+		if v6 {
+			// The IPv6 header is not delivered: the source comes as the
+			// name, destination and hop limit as control messages.
+			h.Name = (*byte)(unsafe.Pointer(&b.from[i]))
+			h.Control = &b.oobs[i][0]
 		}
-		var ok bool
-		if dst, hops, ok = parseControl6(s.oob[:s.msg.Controllen]); !ok {
-			s.unclaimed.Add(1)
-			return
-		}
-		src = netip.AddrFrom16(s.from.Addr)
-		payload = s.buf[:n]
-	} else {
-		n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)), unix.MSG_DONTWAIT, 0, 0)
-		if errno != 0 {
-			s.receiveError(errno)
-			return
-		}
-		p := s.buf[:n]
-		// Raw IPv4 sockets deliver the header, which has all we need.
-		if len(p) < 20 || p[0]>>4 != 4 || int(p[0]&0x0f)*4 > len(p) {
-			s.unclaimed.Add(1)
-			return
-		}
-		hops = int(p[8])
-		src = netip.AddrFrom4([4]byte(p[12:16]))
-		dst = netip.AddrFrom4([4]byte(p[16:20]))
-		payload = p[int(p[0]&0x0f)*4:]
 	}
-	s.dispatch(src, dst, hops, payload)
+	return b
+}
+
+// receive reads the packets that are there, up to a batch, and dispatches
+// them. It runs on the event loop; the epoll set is level-triggered, so
+// packets left over make epoll_wait return again at once.
+func (s *rawSocket) receive() {
+	b := s.recv
+	if s.key.v6 {
+		for i := range b.hdrs {
+			b.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet6
+			b.hdrs[i].hdr.SetControllen(len(b.oobs[i]))
+		}
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&b.hdrs[0])), recvBatchLen, unix.MSG_DONTWAIT, 0, 0)
+	if errno != 0 {
+		s.receiveError(errno)
+		return
+	}
+	for i := range int(n) {
+		p := b.bufs[i][:min(int(b.hdrs[i].len), recvSlotSize)]
+		if s.key.v6 {
+			s.receive6(p, &b.hdrs[i].hdr, &b.from[i], b.oobs[i][:])
+		} else {
+			s.receive4(p)
+		}
+	}
+}
+
+func (s *rawSocket) receive4(p []byte) {
+	// Raw IPv4 sockets deliver the header, which has all we need.
+	if len(p) < 20 || p[0]>>4 != 4 || int(p[0]&0x0f)*4 > len(p) {
+		s.unclaimed.Add(1)
+		return
+	}
+	src := netip.AddrFrom4([4]byte(p[12:16]))
+	dst := netip.AddrFrom4([4]byte(p[16:20]))
+	s.dispatch(src, dst, int(p[8]), p[int(p[0]&0x0f)*4:])
+}
+
+func (s *rawSocket) receive6(p []byte, h *unix.Msghdr, from *unix.RawSockaddrInet6, oob []byte) {
+	dst, hops, ok := parseControl6(oob[:h.Controllen])
+	if !ok {
+		s.unclaimed.Add(1)
+		return
+	}
+	s.dispatch(netip.AddrFrom16(from.Addr), dst, hops, p)
 }
 
 func (s *rawSocket) receiveError(errno syscall.Errno) {
