@@ -62,7 +62,7 @@ func (w *wheel) add(fire func()) (*wheelAlarm, error) {
 		if err != nil {
 			return nil, os.NewSyscallError("timerfd_create", err)
 		}
-		if err := sharedLoop.add(fd, func() { w.expired(fd) }); err != nil {
+		if err := sharedLoop.addLast(fd, func() { w.expired(fd) }); err != nil {
 			unix.Close(fd)
 			return nil, err
 		}

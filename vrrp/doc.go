@@ -57,7 +57,11 @@
 // and a timerfd, like keepalived's), so a thousand instances cost one socket, one
 // wake-up and no allocations per packet, and no goroutine of their own besides
 // the one blocked in Run; packets for VRIDs nobody runs are counted
-// (RawConn.UnclaimedPackets). With VirtualMAC, adverts leave from a macvlan
+// (RawConn.UnclaimedPackets). A socket's queued packets are read, up to 16 per
+// recvmmsg, before any timer of the same round fires, so a process that was off
+// the CPU longer than Master_Down_Interval (stopped, or a VM whose CPU was taken
+// away) while its master kept advertising reads those adverts and stays backup,
+// as keepalived does. With VirtualMAC, adverts leave from a macvlan
 // (VirtualMACInterface, or VirtualMACName) with the RFC 5798 section 7.3 MAC, and
 // keepalived's ARP settings make the VIPs placed on it answer with that MAC; the
 // Conn also listens on it, because the macvlan driver keeps frames from the shared

@@ -22,9 +22,9 @@ var sharedLoop ioLoop
 
 type ioLoop struct {
 	mu       sync.Mutex
-	handlers map[int32]func() // by descriptor
-	run      *loopRun         // nil while nothing is registered
-	passes   int64            // epoll_wait rounds completed by any run
+	handlers map[int32]handler // by descriptor
+	run      *loopRun          // nil while nothing is registered
+	passes   int64             // epoll_wait rounds completed by any run
 	passed   *sync.Cond
 }
 
@@ -37,9 +37,28 @@ type loopRun struct {
 	done         chan struct{}
 }
 
+type handler struct {
+	run  func()
+	last bool // runs after the round's other handlers
+}
+
 // add registers fd; handle runs on the event loop whenever fd is readable
 // (level-triggered), so it must read at most what is there without blocking.
 func (l *ioLoop) add(fd int, handle func()) error {
+	return l.register(fd, handler{run: handle})
+}
+
+// addLast registers fd like add, but its handler runs after every other
+// handler that is ready in the same round. The timer wheel is registered so:
+// after the process was off the CPU for a while, the adverts that arrived
+// meanwhile are read before master-down alarms fire — otherwise every backup
+// whose advert is still queued behind others would take over after a stall
+// shorter than Master_Down_Interval.
+func (l *ioLoop) addLast(fd int, handle func()) error {
+	return l.register(fd, handler{run: handle, last: true})
+}
+
+func (l *ioLoop) register(fd int, h handler) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.run == nil {
@@ -51,7 +70,7 @@ func (l *ioLoop) add(fd int, handle func()) error {
 	if err := unix.EpollCtl(l.run.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	l.handlers[int32(fd)] = handle
+	l.handlers[int32(fd)] = h
 	return nil
 }
 
@@ -61,7 +80,7 @@ func (l *ioLoop) add(fd int, handle func()) error {
 func (l *ioLoop) remove(fd int) {
 	l.mu.Lock()
 	run := l.run
-	if run == nil || l.handlers[int32(fd)] == nil {
+	if _, ok := l.handlers[int32(fd)]; run == nil || !ok {
 		l.mu.Unlock()
 		return
 	}
@@ -112,7 +131,7 @@ func (l *ioLoop) start() error {
 	}
 	run := &loopRun{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
 	go l.serve(run)
-	l.run, l.handlers = run, make(map[int32]func())
+	l.run, l.handlers = run, make(map[int32]handler)
 	return nil
 }
 
@@ -148,19 +167,21 @@ func (l *ioLoop) serve(run *loopRun) {
 		if err := rc.Read(ready); err != nil {
 			panic("vrrp: wait for the epoll set: " + err.Error()) // the file is closed only after the loop ends
 		}
-		for _, ev := range events[:max(n, 0)] {
-			if ev.Fd == int32(run.wakefd) {
-				_, _ = unix.Read(run.wakefd, drain[:])
-				continue
-			}
-			l.mu.Lock()
-			handle := l.handlers[ev.Fd]
-			if run.stopping {
-				handle = nil
-			}
-			l.mu.Unlock()
-			if handle != nil {
-				handle()
+		for _, last := range [2]bool{false, true} {
+			for _, ev := range events[:max(n, 0)] {
+				if ev.Fd == int32(run.wakefd) {
+					if !last {
+						_, _ = unix.Read(run.wakefd, drain[:])
+					}
+					continue
+				}
+				l.mu.Lock()
+				h, ok := l.handlers[ev.Fd]
+				ok = ok && !run.stopping && h.last == last
+				l.mu.Unlock()
+				if ok {
+					h.run()
+				}
 			}
 		}
 		l.mu.Lock()

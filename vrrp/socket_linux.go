@@ -133,6 +133,10 @@ const (
 	recvSlotSize = 4096
 	// recvBatchLen is how many packets one recvmmsg takes.
 	recvBatchLen = 16
+	// recvDrainLen bounds the packets one round of the event loop reads
+	// from a socket: all that a stall of the process leaves in the buffer
+	// (4 MiB, about 3 000 adverts), while a flood still lets the round end.
+	recvDrainLen = 4096
 	// rcvBufBytes is the receive buffer of a shared socket (see newRawFD).
 	rcvBufBytes = 4 << 20
 	// tosNetworkControl is the DSCP class keepalived sends VRRP with (IPTOS_PREC_INTERNETCONTROL).
@@ -277,10 +281,21 @@ func newReceiveBatch(v6 bool) *receiveBatch {
 	return b
 }
 
-// receive reads the packets that are there, up to a batch, and dispatches
-// them. It runs on the event loop; the epoll set is level-triggered, so
-// packets left over make epoll_wait return again at once.
+// receive reads and dispatches the packets that are there, up to
+// recvDrainLen of them. It runs on the event loop, before the timer wheel
+// (see ioLoop.addLast); the epoll set is level-triggered, so packets left
+// over make epoll_wait return again at once.
 func (s *rawSocket) receive() {
+	for range recvDrainLen / recvBatchLen {
+		if s.receiveBatch() < recvBatchLen {
+			return // the socket is empty
+		}
+	}
+}
+
+// receiveBatch reads and dispatches up to recvBatchLen packets with one
+// recvmmsg and returns how many it read.
+func (s *rawSocket) receiveBatch() int {
 	b := s.recv
 	if s.key.v6 {
 		for i := range b.hdrs {
@@ -291,7 +306,7 @@ func (s *rawSocket) receive() {
 	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&b.hdrs[0])), recvBatchLen, unix.MSG_DONTWAIT, 0, 0)
 	if errno != 0 {
 		s.receiveError(errno)
-		return
+		return 0
 	}
 	for i := range int(n) {
 		p := b.bufs[i][:min(int(b.hdrs[i].len), recvSlotSize)]
@@ -301,6 +316,7 @@ func (s *rawSocket) receive() {
 			s.receive4(p)
 		}
 	}
+	return int(n)
 }
 
 func (s *rawSocket) receive4(p []byte) {

@@ -219,26 +219,7 @@ func benchScale(b *testing.B, im impl, instances int, interval time.Duration, ro
 		sw.Plug(dut, fmt.Sprintf("eth%d", k), netip.MustParsePrefix(fmt.Sprintf("10.99.%d.1/24", k)))
 		sw.Plug(peer, fmt.Sprintf("eth%d", k), netip.MustParsePrefix(fmt.Sprintf("10.99.%d.2/24", k)))
 	}
-	inst := func(prio uint8) []kaInstance {
-		in := make([]kaInstance, instances)
-		for i := range in {
-			k, id := i/perLink, uint8(i%perLink+1)
-			in[i] = kaInstance{Interface: fmt.Sprintf("eth%d", k), VRID: id, Priority: prio, Version: 3,
-				Interval: interval, VIPs: []string{fmt.Sprintf("10.98.%d.%d/32", k, id)}}
-		}
-		return in
-	}
-	all := func(s speaker, in []kaInstance, want string) func() bool {
-		return func() bool {
-			st := s.states()
-			for _, x := range in {
-				if st[instanceKey{x.Interface, x.VRID}] != want {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	inst := func(prio uint8) []kaInstance { return manyInstances(instances, perLink, prio, interval) }
 	prio := uint8(200)
 	if role == backup {
 		prio = 100
@@ -252,13 +233,10 @@ func benchScale(b *testing.B, im impl, instances int, interval time.Duration, ro
 	time.Sleep(6 * time.Second)
 	pids := s.pids()
 	transitions := func() uint64 { // lvskit's count; keepalived's end state is checked below
-		var n uint64
 		if l, ok := s.(*lvskit); ok {
-			for _, st := range l.stats(b) {
-				n += st.Stats.Transitions
-			}
+			return l.transitions(b)
 		}
-		return n
+		return 0
 	}
 	tr0 := transitions()
 	t0, c0 := time.Now(), cpuTime(b, pids...)

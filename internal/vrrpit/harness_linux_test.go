@@ -134,6 +134,15 @@ func (l *lvskit) states() map[instanceKey]string {
 	return st
 }
 
+// transitions is the number of state changes of every instance so far.
+func (l *lvskit) transitions(t testing.TB) uint64 {
+	var n uint64
+	for _, st := range l.stats(t) {
+		n += st.Stats.Transitions
+	}
+	return n
+}
+
 // stats asks the running process for its counters (SIGUSR1) and waits for them.
 func (l *lvskit) stats(t testing.TB) []vrrpnode.RouterStats {
 	t.Helper()
@@ -220,6 +229,31 @@ func keepalivedConf(instances []kaInstance) string {
 		fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s\n  }\n}\n", strings.Join(in.VIPs, "\n    "))
 	}
 	return b.String()
+}
+
+// manyInstances is n VRRPv3 instances spread over links eth0, eth1, ... of
+// perLink VRIDs each, with one VIP each.
+func manyInstances(n, perLink int, prio uint8, interval time.Duration) []kaInstance {
+	in := make([]kaInstance, n)
+	for i := range in {
+		k, id := i/perLink, uint8(i%perLink+1)
+		in[i] = kaInstance{Interface: fmt.Sprintf("eth%d", k), VRID: id, Priority: prio, Version: 3,
+			Interval: interval, VIPs: []string{fmt.Sprintf("10.98.%d.%d/32", k, id)}}
+	}
+	return in
+}
+
+// all reports whether s has every instance of in in state want.
+func all(s speaker, in []kaInstance, want string) func() bool {
+	return func() bool {
+		st := s.states()
+		for _, x := range in {
+			if st[instanceKey{x.Interface, x.VRID}] != want {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // lvsInstance is the vrrpnode equivalent of a keepalived instance.

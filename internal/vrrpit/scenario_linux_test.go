@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lvskit/lvskit/internal/netns"
 	"github.com/lvskit/lvskit/internal/vrrpnode"
 )
 
@@ -259,5 +261,48 @@ func TestVirtualMAC(t *testing.T) {
 	// client reaches the VIP with its entry unchanged.
 	if mac := talk(t, tp, vip4); mac != want {
 		t.Fatalf("after failover the client resolved %v to %s, want %s", vip4, mac, want)
+	}
+}
+
+// TestBackupStall: a backup process that is off the CPU for longer than
+// Master_Down_Interval (stopped; on a VM, its CPU taken away) while the
+// master goes on advertising must not take over when it runs again: the
+// adverts that arrived meanwhile wait in its socket buffer, and are read
+// before the master-down alarms fire. 100 instances at 10 ms adverts
+// (Master_Down_Interval 36 ms) stopped five times for 100 ms, about 1 000
+// queued adverts each time.
+func TestBackupStall(t *testing.T) {
+	const instances = 100
+	lab := netns.New(t)
+	peer, dut := lab.Node("master"), lab.Node("backup")
+	sw := lab.Switch("s0")
+	sw.Plug(peer, "eth0", netip.MustParsePrefix("10.99.0.2/24"))
+	sw.Plug(dut, "eth0", netip.MustParsePrefix("10.99.0.1/24"))
+	lvs := func(in []kaInstance) []vrrpnode.Instance {
+		out := make([]vrrpnode.Instance, len(in))
+		for i, x := range in {
+			out[i] = x.lvs()
+		}
+		return out
+	}
+	masters, backups := manyInstances(instances, instances, 200, 10*time.Millisecond), manyInstances(instances, instances, 100, 10*time.Millisecond)
+	m := startLVS(t, peer, lvs(masters)...)
+	waitFor(t, settle, all(m, masters, master), "%v master of every instance", m)
+	s := startLVS(t, dut, lvs(backups)...)
+	waitFor(t, settle, all(s, backups, backup), "%v backup of every instance", s)
+	before := s.transitions(t)
+	pid := s.pids()[0]
+	for range 5 {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if n := s.transitions(t) - before; n != 0 {
+		t.Errorf("%v changed state %d times after being stopped for 100 ms at a time", s, n)
 	}
 }
