@@ -232,10 +232,14 @@ func benchScale(b *testing.B, im impl, instances int, interval time.Duration, ro
 	// (garp_master_delay): measure after that, in the steady state.
 	time.Sleep(6 * time.Second)
 	pids := s.pids()
-	transitions := func() uint64 { // lvskit's count; keepalived's end state is checked below
-		if l, ok := s.(*lvskit); ok {
-			return l.transitions(b)
+	transitions := func() uint64 {
+		switch s := s.(type) {
+		case *lvskit:
+			return s.transitions(b)
+		case *keepalived:
+			return s.transitions()
 		}
+		b.Fatalf("no transition count for %v", s)
 		return 0
 	}
 	tr0 := transitions()

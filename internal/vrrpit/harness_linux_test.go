@@ -332,6 +332,11 @@ func (k *keepalived) states() map[instanceKey]string {
 	return st
 }
 
+// transitions is the number of state changes keepalived has logged so far.
+func (k *keepalived) transitions() uint64 {
+	return uint64(len(kaStateLine.FindAllStringIndex(k.proc.Output(), -1)))
+}
+
 // logOnFailure shows what a process said when the test failed, and how it ended.
 func logOnFailure(t testing.TB, s speaker) {
 	if t.Failed() {
