@@ -73,7 +73,10 @@ type Router struct {
 	alarm   alarm
 	alarmAt time.Time // when alarm is set to fire; zero when it is not
 	due     [numTimers]time.Time
-	armed   [numTimers]bool
+	// expiredAdvert is the deadline of the advert timer while its expiry is
+	// being handled, so that the next one counts from it (see armTimer).
+	expiredAdvert time.Time
+	armed         [numTimers]bool
 
 	sendAdv, recvAdv Advertisement
 	stats            Stats

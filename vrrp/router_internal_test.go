@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -79,4 +80,45 @@ func BenchmarkCoreStep(b *testing.B) {
 		m.receive(adv, src)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+}
+
+// TestAdvertCadenceSurvivesLateWakeUps: a master whose alarm fires late still
+// advertises every Advertisement_Interval on average — the next advert counts
+// from the deadline — unless a whole interval was missed.
+func TestAdvertCadenceSurvivesLateWakeUps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Millisecond
+		local := netip.MustParseAddr("10.0.0.2")
+		r, err := New(Config{VRID: 1, Priority: 100, AdvertInterval: interval, StartAsMaster: true,
+			Conn: discardConn{local}, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.conn = r.cfg.Conn
+		r.m = newMachine(&r.cfg, local)
+		r.alarm = newGoAlarm(func() {}) // fired by hand below
+		r.active = true
+		r.m.start()
+		r.apply()
+		if r.m.state != StateMaster || !r.armed[adverTimer] {
+			t.Fatalf("state %v, advert timer armed %v: want a master", r.m.state, r.armed[adverTimer])
+		}
+		first := r.due[adverTimer]
+		for i := 1; i <= 5; i++ {
+			time.Sleep(time.Until(r.due[adverTimer]) + 3*time.Millisecond) // every wake-up 3 ms late
+			r.alarmFired()
+			if want := first.Add(time.Duration(i) * interval); !r.due[adverTimer].Equal(want) {
+				t.Fatalf("advert %d: next due %v after the first, want %v", i, r.due[adverTimer].Sub(first), want.Sub(first))
+			}
+		}
+		// More than an interval late: the next advert counts from now, no burst.
+		time.Sleep(time.Until(r.due[adverTimer]) + 25*time.Millisecond)
+		r.alarmFired()
+		if got := time.Until(r.due[adverTimer]); got != interval {
+			t.Errorf("after a missed interval the next advert is due in %v, want %v", got, interval)
+		}
+		if sent := r.stats.AdvertsSent; sent != 7 {
+			t.Errorf("%d adverts sent, want 7 (the first and one per expiry)", sent)
+		}
+	})
 }
