@@ -33,6 +33,11 @@
 // stale ARP entry for the loser after a partition heals, which keepalived leaves
 // to ARP cache expiry.
 //
+// A master's adverts keep a fixed cadence: each is due one Advertisement_Interval
+// after the previous one was due, not after a late wake-up handled it (unless a
+// whole interval was missed), and may go out up to 1/128 of the interval late so
+// that many masters share a wake-up.
+//
 // # Advertisement codec
 //
 // Advertisement implements MarshalBinary, AppendBinary and UnmarshalBinary with the
