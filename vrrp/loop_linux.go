@@ -163,26 +163,30 @@ func (l *ioLoop) serve(run *loopRun) {
 		return n > 0 || (err != nil && err != unix.EINTR)
 	}
 	var drain [8]byte
+	var due []func() // this round's handlers, in the order they run
 	for {
 		if err := rc.Read(ready); err != nil {
 			panic("vrrp: wait for the epoll set: " + err.Error()) // the file is closed only after the loop ends
 		}
+		// One look-up under the lock per round. A handler removed after it
+		// may still run in this round: remove waits for the round to end.
+		due = due[:0]
+		l.mu.Lock()
 		for _, last := range [2]bool{false, true} {
 			for _, ev := range events[:max(n, 0)] {
-				if ev.Fd == int32(run.wakefd) {
-					if !last {
-						_, _ = unix.Read(run.wakefd, drain[:])
-					}
-					continue
-				}
-				l.mu.Lock()
-				h, ok := l.handlers[ev.Fd]
-				ok = ok && !run.stopping && h.last == last
-				l.mu.Unlock()
-				if ok {
-					h.run()
+				if h, ok := l.handlers[ev.Fd]; ok && h.last == last && !run.stopping {
+					due = append(due, h.run)
 				}
 			}
+		}
+		l.mu.Unlock()
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(run.wakefd) {
+				_, _ = unix.Read(run.wakefd, drain[:])
+			}
+		}
+		for _, handle := range due {
+			handle()
 		}
 		l.mu.Lock()
 		l.passes++
