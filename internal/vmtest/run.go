@@ -16,14 +16,17 @@ import (
 // Run boots the VM for a test. It skips the test (fails it when LVSKIT_STRICT=1)
 // when a prerequisite is missing (ErrUnavailable: qemu, busybox, the kernel, a
 // host program), skips it under -short, and fails it when
-// the boot itself fails. Unless opts.Console is set, the serial console goes to
-// the test log line by line.
+// the boot itself fails. With go test -v, and unless opts.Console is set, the
+// serial console goes to the test log line by line. Without -v it does not:
+// go test prints a failed test's whole log, and thousands of console lines
+// would bury the failure itself; the caller's checks quote what they need
+// (Result.Console, RunResult.Output, Tail).
 func Run(t testing.TB, opts Options) *Result {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipping kernel VM tier with -short")
 	}
-	if opts.Console == nil {
+	if opts.Console == nil && testing.Verbose() {
 		opts.Console = &logWriter{t: t}
 	}
 	ctx := context.Background()
@@ -149,6 +152,6 @@ func ReportGoTest(t *testing.T, run RunResult) {
 	case len(tests) == 0:
 		t.Errorf("%s ran no tests in the VM (status %d):\n%s", run.Name, run.Status, run.Output)
 	case run.Status != 0 && !failed:
-		t.Errorf("%s exited with status %d in the VM:\n%s", run.Name, run.Status, tail(run.Output, 60))
+		t.Errorf("%s exited with status %d in the VM:\n%s", run.Name, run.Status, Tail(run.Output, 60))
 	}
 }

@@ -162,12 +162,12 @@ func Boot(ctx context.Context, opts Options) (*Result, error) {
 	waitErr := cmd.Wait()
 	switch {
 	case ctx.Err() != nil:
-		return res, fmt.Errorf("vmtest: guest did not finish (%w; timeout %v); console ends with:\n%s", ctx.Err(), timeout, tail(res.Console, 40))
+		return res, fmt.Errorf("vmtest: guest did not finish (%w; timeout %v); console ends with:\n%s", ctx.Err(), timeout, Tail(res.Console, 40))
 	case readErr != nil:
 		return res, fmt.Errorf("vmtest: read console: %w", readErr)
 	case !done:
 		return res, fmt.Errorf("vmtest: guest stopped before finishing (qemu: %v %s); console ends with:\n%s",
-			waitErr, strings.TrimSpace(stderr.String()), tail(res.Console, 40))
+			waitErr, strings.TrimSpace(stderr.String()), Tail(res.Console, 40))
 	}
 	return res, nil
 }
@@ -237,7 +237,9 @@ func readConsole(r io.Reader, opts Options) (res *Result, done bool, err error) 
 	return res, done, sc.Err()
 }
 
-func tail(s string, lines int) string {
+// Tail returns the last lines of s, for failure messages that must not quote a
+// whole console.
+func Tail(s string, lines int) string {
 	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(all) > lines {
 		all = all[len(all)-lines:]

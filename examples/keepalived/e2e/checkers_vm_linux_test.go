@@ -263,8 +263,14 @@ servers_down() {
 }
 # weighted REGEX: how many real servers matching REGEX have a weight above 0.
 weighted() { ipvsadm -Ln | grep -cE -- "-> $1:[0-9]+ +[A-Za-z]+ +[1-9]"; }
+# weight_is RS W: real server RS (address:port) is listed with weight W.
+weight_is() { ipvsadm -Ln | grep -qE -- "-> $1 +[A-Za-z]+ +$2 "; }
 all_up() { [ $(weighted '10\.0\.2\.[0-9]+') -eq 10 ] && [ $(weighted '\[fd00:99:2::1\]') -eq 1 ] && ! ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q master; }
-all_down() { [ $(weighted '10\.0\.2\.[1-8]') -eq 0 ] && [ $(weighted '\[fd00:99:2::1\]') -eq 0 ] && ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q backup && ! ipvsadm -L --daemon | grep -q master; }
+# The dynamic weights are part of each phase's expectation: waiting for them
+# too keeps a slow MISC_CHECK or file event from being caught half-way.
+up() { all_up && weight_is 10.0.2.8:80 8 && weight_is 10.0.2.9:80 9; }
+up2() { all_up && weight_is 10.0.2.8:80 3 && weight_is 10.0.2.9:80 15; }
+all_down() { [ $(weighted '10\.0\.2\.[1-8]') -eq 0 ] && [ $(weighted '\[fd00:99:2::1\]') -eq 0 ] && weight_is 10.0.2.9:80 3 && ipvsadm -Ln | grep -q 10.0.2.99 && ipvsadm -L --daemon | grep -q backup && ! ipvsadm -L --daemon | grep -q master; }
 phase() {
   i=0; while ! $2 && [ $i -lt 90 ]; do sleep 0.5; i=$((i+1)); done
   [ $i -lt 90 ] || echo "TIMEOUT $1"
@@ -276,11 +282,11 @@ run() {
   impl=$1; shift
   servers_up 0 0
   "$@" > /tmp/$impl.log 2>&1 & pid=$!
-  phase $impl-up all_up
+  phase $impl-up up
   servers_down
   phase $impl-down all_down
   servers_up 5 3
-  phase $impl-up2 all_up
+  phase $impl-up2 up2
   kill -TERM $pid; wait $pid
   echo "=== $impl-stopped"; ipvsadm -Ln; echo "=== end"
   echo "=== $impl-stopped-daemon"; ipvsadm -L --daemon; echo "=== end"

@@ -90,7 +90,7 @@ ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
 	for _, name := range lvsSamples {
 		ours, theirs := sections["lvskit "+name], sections["keepalived "+name]
 		if len(ours) == 0 || len(theirs) == 0 {
-			t.Errorf("%s: missing table (lvskit %d lines, keepalived %d lines)\n%s", name, len(ours), len(theirs), out)
+			t.Errorf("%s: missing table (lvskit %d lines, keepalived %d lines); the guest output ends with:\n%s", name, len(ours), len(theirs), vmtest.Tail(out, 80))
 			continue
 		}
 		if !slices.Equal(normalise(ours), normalise(theirs)) {

@@ -145,10 +145,12 @@ vrrp_instance VI_1 {
 	p1 := lvskit(bin).start(t, n1, c1)
 	p2 := lvskit(bin).start(t, n2, c2)
 	waitOwner(t, nodes, "node1", vip, p1, p2)
+	// 95 may be reached through 115 or, if the link's first read finds no
+	// carrier yet, through 80: only the level is part of the test.
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p1.Output(), `msg="priority change" instance=VI_1 from=115 to=95`) {
+	for currentPriority(p1, "VI_1") != 95 {
 		if time.Now().After(deadline) {
-			t.Fatalf("chk_down never lowered the priority to 95:\n%s", p1.Output())
+			t.Fatalf("the trackers never set the priority to 95:\n%s", p1.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -330,6 +331,33 @@ func eventLines(p *netns.Process, msg, instance string) []string {
 		}
 	}
 	return out
+}
+
+// currentPriority is an instance's priority as the daemon's latest state or
+// priority change line for it gives it, or -1 before the first.
+func currentPriority(p *netns.Process, instance string) int {
+	prio := -1
+	for _, l := range strings.Split(p.Output(), "\n") {
+		if strings.Contains(l, "component=vrrp") || !strings.Contains(l, " instance="+instance+" ") {
+			continue
+		}
+		var key string
+		switch {
+		case strings.Contains(l, `msg="priority change"`):
+			key = " to="
+		case strings.Contains(l, `msg="state change"`):
+			key = " priority="
+		default:
+			continue
+		}
+		if _, v, ok := strings.Cut(l, key); ok {
+			v, _, _ = strings.Cut(v, " ")
+			if n, err := strconv.Atoi(v); err == nil {
+				prio = n
+			}
+		}
+	}
+	return prio
 }
 
 func execOut(name string, args ...string) ([]byte, error) {
