@@ -55,7 +55,11 @@ waitfor() { i=0; while ! eval "$2" && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); d
 # stop IMPL PID: SIGTERM, and 30 s for PID to exit; if it does not, print
 # where it is stuck (SIGQUIT makes a Go program print its goroutines) and
 # kill it, so that a hang is reported instead of stalling the boot.
-alive() { [ -e /proc/$1/stat ] && ! grep -q ') Z' /proc/$1/stat; }
+# alive PID: PID runs (is neither gone nor a zombie). One read of its stat:
+# the shell reaps an exited child while it waits for any foreground command,
+# so a test and a later grep of the file could see two different answers, and
+# "! grep" would turn the missing file into "alive".
+alive() { st=$(cat /proc/$1/stat 2>/dev/null) || return 1; case "$st" in *") Z "*) return 1;; esac; }
 stop() {
   kill -TERM $2; i=0
   while alive $2 && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done
