@@ -184,7 +184,8 @@ func (l *Lab) Node(name string) *Node {
 func (n *Node) Name() string { return n.ns }
 
 // Plug connects n to the switch with a veth pair. The node side is named ifname, is
-// up and gets addrs (IPv6 ones with nodad). It returns the node side's MAC address.
+// up and gets addrs (IPv6 ones with nodad); both ends are operationally up when
+// Plug returns. It returns the node side's MAC address.
 func (sw *Switch) Plug(n *Node, ifname string, addrs ...netip.Prefix) net.HardwareAddr {
 	t := sw.lab.t
 	t.Helper()
@@ -214,6 +215,15 @@ func (sw *Switch) Plug(n *Node, ifname string, addrs ...netip.Prefix) net.Hardwa
 		sw.lab.must(args...)
 	}
 	sw.lab.must("ip", "-n", n.ns, "link", "set", ifname, "up")
+	// The kernel turns carrier into operational state (IFF_RUNNING, and the
+	// bridge port's forwarding) in a work item that a busy machine runs
+	// late: a program started now could find its link down, and a track
+	// on it could take a path the test does not expect.
+	for _, end := range []struct{ ns, ifname string }{{n.ns, ifname}, {sw.ns, port}} {
+		if err := waitOperUp(end.ns, end.ifname); err != nil {
+			t.Fatalf("netns: Plug %s: %v", key, err)
+		}
+	}
 	mac, err := n.HardwareAddr(ifname)
 	if err != nil {
 		t.Fatalf("netns: %v", err)
@@ -221,19 +231,52 @@ func (sw *Switch) Plug(n *Node, ifname string, addrs ...netip.Prefix) net.Hardwa
 	return mac
 }
 
+// operUpTimeout bounds the wait for a plugged link to become operational.
+const operUpTimeout = 10 * time.Second
+
+// waitOperUp waits until ifname in namespace ns is operationally up.
+func waitOperUp(ns, ifname string) error {
+	deadline := time.Now().Add(operUpTimeout)
+	for {
+		l, err := showLink(ns, ifname)
+		if err != nil {
+			return err
+		}
+		if l.OperState == "UP" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s in %s still %s after %v", ifname, ns, l.OperState, operUpTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ipLink is what the tests read of `ip -j link show`.
+type ipLink struct {
+	Address   string `json:"address"`
+	OperState string `json:"operstate"`
+}
+
+func showLink(ns, ifname string) (ipLink, error) {
+	out, err := run("ip", "-j", "-n", ns, "link", "show", "dev", ifname)
+	if err != nil {
+		return ipLink{}, err
+	}
+	var links []ipLink
+	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
+		return ipLink{}, fmt.Errorf("parse ip link show %s in %s: %q", ifname, ns, out)
+	}
+	return links[0], nil
+}
+
 // HardwareAddr returns the MAC address of the interface ifname inside n.
 func (n *Node) HardwareAddr(ifname string) (net.HardwareAddr, error) {
-	out, err := run("ip", "-j", "-n", n.ns, "link", "show", "dev", ifname)
+	l, err := showLink(n.ns, ifname)
 	if err != nil {
 		return nil, err
 	}
-	var links []struct {
-		Address string `json:"address"`
-	}
-	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
-		return nil, fmt.Errorf("parse ip link show %s in %s: %q", ifname, n.ns, out)
-	}
-	return net.ParseMAC(links[0].Address)
+	return net.ParseMAC(l.Address)
 }
 
 func (sw *Switch) port(n *Node, ifname string) string {
