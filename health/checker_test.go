@@ -505,3 +505,45 @@ func TestCheckerRejectsInvalidProber(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckerCoalescesWakeUps checks that probes due close together start
+// together (one scheduler wake-up), and that none starts more than 1/128 of
+// its interval early or at all late.
+func TestCheckerCoalescesWakeUps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n, interval = 1000, time.Second
+		c := health.NewChecker(&health.CheckerConfig{Rand: rand.New(rand.NewPCG(7, 0))})
+		var scripts []*script
+		for i := range n {
+			s := newScript(true)
+			scripts = append(scripts, s)
+			c.Add(health.Target{ID: fmt.Sprint(i), Prober: s, Interval: interval})
+		}
+		runChecker(t, c, 4*interval)
+		starts := make(map[time.Time]bool)
+		probes := 0
+		for i, s := range scripts {
+			times := s.probeTimes()
+			if len(times) < 3 {
+				t.Fatalf("target %d probed %d times in 4 intervals", i, len(times))
+			}
+			for k, tm := range times {
+				starts[tm] = true
+				probes++
+				if k == 0 {
+					continue
+				}
+				// Probes take no time in the bubble: the gap is the interval
+				// less how early the probe started.
+				if gap := tm.Sub(times[k-1]); gap > interval || gap < interval-interval/128 {
+					t.Errorf("target %d: probe %d came %v after the previous one, want within [%v, %v]", i, k+1, gap, interval-interval/128, interval)
+				}
+			}
+		}
+		// Uncoalesced, nearly every probe would start at its own instant.
+		if len(starts) > probes/4 {
+			t.Errorf("%d probes started at %d distinct instants, want them grouped", probes, len(starts))
+		}
+		t.Logf("%d probes started at %d instants", probes, len(starts))
+	})
+}

@@ -31,7 +31,12 @@ func (t TCP) Probe(ctx context.Context) Result {
 	if !t.Addr.IsValid() {
 		return down(start, "tcp: invalid address %s", t.Addr)
 	}
-	if err := connectTCP(ctx, t); err != nil {
+	return t.result(ctx, start, connectTCP(ctx, t))
+}
+
+// result is the probe's result for the connect's outcome err.
+func (t TCP) result(ctx context.Context, start time.Time, err error) Result {
+	if err != nil {
 		return down(start, "%s", describe(ctx, fmt.Sprintf("tcp: connect %s", t.Addr), err))
 	}
 	return up(start, NoWeight, "tcp: connected to %s", t.Addr)

@@ -184,3 +184,30 @@ func probedTwice(c *health.Checker) bool {
 	}
 	return true
 }
+
+// TestCheckerTCPStopWithStartedProbes stops a Checker whose scheduler holds a
+// started connect it cannot hand to a worker (MaxConcurrent 1, every target
+// stuck): Run must still return, and close every socket it opened.
+func TestCheckerTCPStopWithStartedProbes(t *testing.T) {
+	noLeaks(t)
+	stuck := stuckListener(t)
+	c := health.NewChecker(&health.CheckerConfig{MaxConcurrent: 1})
+	for i := range 4 {
+		if err := c.Add(health.Target{ID: fmt.Sprint(i), Prober: health.TCP{Addr: stuck}, Interval: time.Second, Timeout: time.Minute, Warmup: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range c.Snapshot() {
+		if s.Probes != 0 {
+			t.Errorf("%s: %d probes recorded; a probe cut short by the stop says nothing", s.ID, s.Probes)
+		}
+	}
+}
