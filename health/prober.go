@@ -63,6 +63,12 @@ func watchConn(ctx context.Context, conn net.Conn) (stop func() bool) {
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
 	}
+	// Past a Checker's probe context lies only its deadline, now conn's own:
+	// watching the Checker's context for cancellation is enough, and does
+	// not make the probe context arm a timer of its own.
+	if pc, ok := ctx.(*probeContext); ok {
+		ctx = pc.parent
+	}
 	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 }
 
