@@ -62,7 +62,8 @@ type Target struct {
 	// Prober performs the check (HTTP_GET, TCP_CHECK, MISC_CHECK, ...).
 	Prober Prober
 	// Interval is the time from the end of one check to the start of the next
-	// (delay_loop); default DefaultInterval.
+	// (delay_loop); default DefaultInterval. A probe may start up to 1/128 of
+	// it early, to share the scheduler's wake-up with probes due just after.
 	Interval time.Duration
 	// Timeout bounds each probe (connect_timeout, misc_timeout); default
 	// DefaultTimeout or Interval if shorter.
@@ -77,7 +78,7 @@ type Target struct {
 	// MISC_CHECK); the zero value here means no retries.
 	Retry int
 	// DelayBeforeRetry is the pause before a retry (delay_before_retry); default
-	// DefaultDelayBeforeRetry.
+	// DefaultDelayBeforeRetry. Like Interval, it may end up to 1/128 early.
 	DelayBeforeRetry time.Duration
 	// Warmup is the upper bound of the random delay before the first probe
 	// (warmup), spreading the first probes of many targets over time; default
@@ -130,6 +131,8 @@ type Status struct {
 // Checker probes many targets on their own intervals with a single scheduler: a
 // timer heap ordered by next probe time feeds a pool of at most MaxConcurrent
 // worker goroutines, so idle targets cost memory only, not goroutines or timers.
+// Probes that can start without blocking (TCP on Linux) are started by the
+// scheduler itself, and reach a worker only if they have to wait.
 type Checker struct {
 	cfg CheckerConfig
 	log *slog.Logger

@@ -89,18 +89,26 @@
 //
 // One goroutine schedules all targets from a timer heap and hands due probes to
 // a pool of at most CheckerConfig.MaxConcurrent workers, so an idle target costs
-// about a kilobyte of memory, not a goroutine and a timer.
+// about a kilobyte of memory, not a goroutine and a timer. Probes due close
+// together share a wake-up of the scheduler: a probe may start up to 1/128 of
+// its interval (or retry delay) early, 7.8 ms at 1 s, so 10k targets at 1 s
+// cost about 130 wake-ups a second rather than 10k. A target probed alone is
+// probed on time. A probe's deadline timer is made only if the prober waits.
 //
 // On Linux the TCP probes of a running Checker connect on bare non-blocking
 // sockets that share one epoll instance the Checker owns (created by the first
 // TCP probe, closed when Run returns): no runtime poll descriptor, finalizer or
-// net.Conn per check, and completions are collected in batches. After a
+// net.Conn per check. The scheduler starts each TCP probe itself; when the
+// kernel settles the connect inside the system call (a server on loopback or
+// close by, which answers the SYN at once), a second connect reports it and
+// the probe is finished without a worker or an epoll registration; a connect
+// still under way goes to a worker, which waits on the shared epoll. After a
 // successful check the socket is reset in place (connect with AF_UNSPEC, which
 // sends the same RST) and kept for another check, up to DefaultMaxConcurrent
 // idle sockets per address family, so a check creates and destroys no socket.
-// That costs about 40% less CPU per check than net.Dialer, which TCP uses
-// when probed outside a Checker, on other systems, and for link-local
-// addresses with a zone.
+// That costs about 40% of the CPU per check that net.Dialer costs; TCP uses
+// net.Dialer when probed outside a Checker, on other systems, and for
+// link-local addresses with a zone.
 //
 // With HTTP.KeepAlive the Checker keeps one idle connection per target between
 // probes and closes it after a failed check, when the target is removed and
