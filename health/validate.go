@@ -32,8 +32,8 @@ func (h HTTP) Validate() error {
 	if !h.Addr.IsValid() {
 		return fmt.Errorf("http: %w", errNoAddr)
 	}
-	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
-		return fmt.Errorf("http: path %q does not start with /", h.Path)
+	if err := h.checkRequest(); err != nil {
+		return fmt.Errorf("http: %w", err)
 	}
 	for _, r := range h.Status {
 		if r.Min < 100 || r.Max > 599 || r.Min > r.Max {
