@@ -401,7 +401,11 @@ loop:
 				select {
 				case jobs <- j:
 				case <-ctx.Done():
-					c.run(ctx, j) // a started probe still holds its socket
+					if j.wait != nil {
+						// A started probe holds its socket until its wait
+						// returns, at once now.
+						c.run(ctx, j)
+					}
 					break loop
 				}
 			}
