@@ -116,13 +116,13 @@ func (h HTTP) Probe(ctx context.Context) Result {
 	if h.KeepAlive {
 		slot = connSlotFrom(ctx)
 	}
-	keepAlive := slot != nil
-	if err := h.checkRequest(); err != nil {
+	req, err := h.request(slot != nil)
+	if err != nil {
 		return down(start, "http: %v", err)
 	}
 	if slot != nil {
 		if conn := slot.take(); conn != nil {
-			r, reuse, stale := h.exchange(ctx, start, conn, keepAlive, true)
+			r, reuse, stale := h.exchange(ctx, start, conn, req, true)
 			if !stale {
 				h.release(slot, conn, reuse)
 				return r
@@ -133,11 +133,11 @@ func (h HTTP) Probe(ctx context.Context) Result {
 			closeAbort(conn)
 		}
 	}
-	conn, r := h.connect(ctx, start, h.host())
+	conn, r := h.connect(ctx, start, req.host)
 	if conn == nil {
 		return r
 	}
-	r, reuse, _ := h.exchange(ctx, start, conn, keepAlive, false)
+	r, reuse, _ := h.exchange(ctx, start, conn, req, false)
 	h.release(slot, conn, reuse && slot != nil)
 	return r
 }
@@ -179,12 +179,12 @@ func (h HTTP) release(slot *connSlot, conn net.Conn, reuse bool) {
 // connection is fit for another request: the check passed, the whole body was
 // read within MaxBody and the server did not ask to close. stale reports that a
 // reused connection failed before any response arrived.
-func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, keepAlive, reused bool) (r Result, reuse, stale bool) {
+func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, req request, reused bool) (r Result, reuse, stale bool) {
 	stop := watchConn(ctx, conn)
 	defer stop()
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(conn)
-	h.writeRequest(bw, keepAlive)
+	h.writeRequest(bw, req)
 	err := bw.Flush()
 	bw.Reset(nil)
 	writers.Put(bw)
@@ -216,7 +216,7 @@ func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, keep
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
-	keep := keepAlive && !resp.Close
+	keep := req.keepAlive && !resp.Close
 	if h.Regexp == nil && h.Digest == "" {
 		if !keep {
 			return up(start, NoWeight, "http: status %d", resp.StatusCode), false, false
@@ -257,42 +257,43 @@ func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, keep
 // getRequest is the request http.ReadResponse is told the response answers.
 var getRequest = &http.Request{Method: http.MethodGet}
 
-// host is the Host header as net/http sends it: Host, or Addr without a
-// zone, in punycode.
-func (h HTTP) host() string {
+// request is what varies in the GET request between targets.
+type request struct {
+	target    string // the path as sent
+	host      string // the Host header
+	keepAlive bool
+}
+
+// request checks h's request and returns its parts: an error for a path that
+// is no absolute path, an invalid Host, invalid header names or values.
+func (h HTTP) request(keepAlive bool) (request, error) {
+	req := request{keepAlive: keepAlive}
+	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+		return req, fmt.Errorf("path %q does not start with /", h.Path)
+	}
+	var err error
+	if req.target, err = h.requestTarget(); err != nil {
+		return req, err
+	}
+	// As net/http sends it: Host or Addr without a zone, in punycode.
 	host := h.Host
 	if host == "" {
 		host = netip.AddrPortFrom(h.Addr.Addr().WithZone(""), h.Addr.Port()).String()
 	}
-	if p, err := httpguts.PunycodeHostPort(host); err == nil {
-		return p
-	}
-	return host
-}
-
-// checkRequest reports what makes the request unfit to send: a path that is
-// no absolute path, an invalid Host, invalid header names or values.
-func (h HTTP) checkRequest() error {
-	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
-		return fmt.Errorf("path %q does not start with /", h.Path)
-	}
-	if _, err := h.requestTarget(); err != nil {
-		return err
-	}
-	if _, err := httpguts.PunycodeHostPort(h.host()); err != nil || !httpguts.ValidHostHeader(h.host()) {
-		return fmt.Errorf("invalid Host %q", h.host())
+	if req.host, err = httpguts.PunycodeHostPort(host); err != nil || !httpguts.ValidHostHeader(req.host) {
+		return req, fmt.Errorf("invalid Host %q", host)
 	}
 	for k, vs := range h.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return fmt.Errorf("invalid header field name %q", k)
+			return req, fmt.Errorf("invalid header field name %q", k)
 		}
 		for _, v := range vs {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return fmt.Errorf("invalid value for header %q", k)
+				return req, fmt.Errorf("invalid value for header %q", k)
 			}
 		}
 	}
-	return nil
+	return req, nil
 }
 
 // requestTarget is the path as net/http sends it: as given when it needs no
@@ -326,13 +327,12 @@ func mayNeedEscaping(r rune) bool {
 // writeRequest writes the GET request, byte for byte what net/http's
 // Request.Write sends for it (TestHTTPRequestBytes), without building an
 // http.Request: its URL parsing and header map, per probe, were a tenth of
-// a keep-alive check's CPU. checkRequest must have passed.
-func (h HTTP) writeRequest(w *bufio.Writer, keepAlive bool) {
-	target, _ := h.requestTarget()
+// a keep-alive check's CPU.
+func (h HTTP) writeRequest(w *bufio.Writer, req request) {
 	w.WriteString("GET ")
-	w.WriteString(target)
+	w.WriteString(req.target)
 	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(h.host())
+	w.WriteString(req.host)
 	w.WriteString("\r\nUser-Agent: ")
 	var header http.Header
 	if len(h.Header) > 0 {
@@ -344,7 +344,7 @@ func (h HTTP) writeRequest(w *bufio.Writer, keepAlive bool) {
 		w.WriteString("lvskit-health")
 	}
 	w.WriteString("\r\n")
-	if !keepAlive && !httpguts.HeaderValuesContainsToken(header["Connection"], "close") {
+	if !req.keepAlive && !httpguts.HeaderValuesContainsToken(header["Connection"], "close") {
 		w.WriteString("Connection: close\r\n")
 	}
 	for _, k := range slices.Sorted(maps.Keys(header)) {

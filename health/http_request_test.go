@@ -75,9 +75,13 @@ func TestHTTPRequestBytes(t *testing.T) {
 		}
 		for _, keepAlive := range []bool{false, true} {
 			want := netHTTPRequest(t, h, keepAlive)
+			req, err := h.request(keepAlive)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var b bytes.Buffer
 			w := bufio.NewWriter(&b)
-			h.writeRequest(w, keepAlive)
+			h.writeRequest(w, req)
 			w.Flush()
 			if !bytes.Equal(b.Bytes(), want) {
 				t.Errorf("path %q host %q header %v keep-alive %v:\n got %q\nwant %q", h.Path, h.Host, h.Header, keepAlive, b.String(), want)
@@ -94,9 +98,13 @@ func TestHTTPRequestZone(t *testing.T) {
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	req, err := h.request(false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b bytes.Buffer
 	w := bufio.NewWriter(&b)
-	h.writeRequest(w, false)
+	h.writeRequest(w, req)
 	w.Flush()
 	want := "GET / HTTP/1.1\r\nHost: [fe80::1]:80\r\nUser-Agent: lvskit-health\r\nConnection: close\r\n\r\n"
 	if b.String() != want {

@@ -32,7 +32,7 @@ func (h HTTP) Validate() error {
 	if !h.Addr.IsValid() {
 		return fmt.Errorf("http: %w", errNoAddr)
 	}
-	if err := h.checkRequest(); err != nil {
+	if _, err := h.request(false); err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	for _, r := range h.Status {
