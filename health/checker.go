@@ -419,6 +419,7 @@ loop:
 			break loop
 		}
 	}
+	close(jobs)
 	workers.Wait()
 	stopPoller()
 
@@ -480,15 +481,12 @@ func (c *Checker) start(ctx context.Context, t *target) (j job, settled bool) {
 	return j, true
 }
 
+// worker runs j, then the jobs it receives until Run closes jobs. A plain
+// receive, not a select with ctx: it is on every probe's path.
 func (c *Checker) worker(ctx context.Context, j job, jobs <-chan job, wg *sync.WaitGroup) {
 	defer wg.Done()
-	for {
+	for ok := true; ok; j, ok = <-jobs {
 		c.run(ctx, j)
-		select {
-		case j = <-jobs:
-		case <-ctx.Done():
-			return
-		}
 	}
 }
 
