@@ -347,6 +347,15 @@ func (h HTTP) writeRequest(w *bufio.Writer, req request) {
 	if !req.keepAlive && !httpguts.HeaderValuesContainsToken(header["Connection"], "close") {
 		w.WriteString("Connection: close\r\n")
 	}
+	if len(header) > 0 {
+		writeHeader(w, header)
+	}
+	w.WriteString("\r\n")
+}
+
+// writeHeader writes the lines of header that Request.Write would, in its
+// order: sorted by name, without the ones it writes itself or never sends.
+func writeHeader(w *bufio.Writer, header http.Header) {
 	for _, k := range slices.Sorted(maps.Keys(header)) {
 		switch k {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
@@ -359,7 +368,6 @@ func (h HTTP) writeRequest(w *bufio.Writer, req request) {
 			w.WriteString("\r\n")
 		}
 	}
-	w.WriteString("\r\n")
 }
 
 // canonicalHeader is h with canonical names, as http.Header.Add makes them.
