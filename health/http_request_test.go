@@ -44,6 +44,20 @@ func netHTTPRequest(t *testing.T, h HTTP, keepAlive bool) []byte {
 	return b.Bytes()
 }
 
+// writtenRequest is the request the prober writes for h.
+func writtenRequest(t *testing.T, h HTTP, keepAlive bool) string {
+	t.Helper()
+	req, err := h.request(keepAlive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	h.writeRequest(w, req)
+	w.Flush()
+	return b.String()
+}
+
 func TestHTTPRequestBytes(t *testing.T) {
 	addr := netip.MustParseAddrPort("192.0.2.10:8080")
 	cases := []HTTP{
@@ -75,16 +89,8 @@ func TestHTTPRequestBytes(t *testing.T) {
 		}
 		for _, keepAlive := range []bool{false, true} {
 			want := netHTTPRequest(t, h, keepAlive)
-			req, err := h.request(keepAlive)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var b bytes.Buffer
-			w := bufio.NewWriter(&b)
-			h.writeRequest(w, req)
-			w.Flush()
-			if !bytes.Equal(b.Bytes(), want) {
-				t.Errorf("path %q host %q header %v keep-alive %v:\n got %q\nwant %q", h.Path, h.Host, h.Header, keepAlive, b.String(), want)
+			if got := writtenRequest(t, h, keepAlive); got != string(want) {
+				t.Errorf("path %q host %q header %v keep-alive %v:\n got %q\nwant %q", h.Path, h.Host, h.Header, keepAlive, got, want)
 			}
 		}
 	}
@@ -98,17 +104,9 @@ func TestHTTPRequestZone(t *testing.T) {
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	req, err := h.request(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	w := bufio.NewWriter(&b)
-	h.writeRequest(w, req)
-	w.Flush()
 	want := "GET / HTTP/1.1\r\nHost: [fe80::1]:80\r\nUser-Agent: lvskit-health\r\nConnection: close\r\n\r\n"
-	if b.String() != want {
-		t.Errorf("request %q, want %q", b.String(), want)
+	if got := writtenRequest(t, h, false); got != want {
+		t.Errorf("request %q, want %q", got, want)
 	}
 }
 
