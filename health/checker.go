@@ -37,9 +37,10 @@ type CheckerConfig struct {
 	// OnChange receives every target's changes, in order, on the Checker's
 	// delivery goroutine: a slow callback delays later deliveries, never probes.
 	OnChange func(Change)
-	// MaxConcurrent bounds the probes in flight; default DefaultMaxConcurrent.
-	// When that many are outstanding (slow or timing-out targets), due probes
-	// wait for a slot, so intervals stretch instead of memory and descriptors
+	// MaxConcurrent bounds the probes in flight, and so the worker goroutines
+	// and the sockets of probes under way; default DefaultMaxConcurrent. When
+	// that many are outstanding (slow or timing-out targets), due probes wait
+	// for a slot, so intervals stretch instead of memory and descriptors
 	// growing without bound.
 	MaxConcurrent int
 	// History is how many recent results each target keeps for Change and
@@ -131,8 +132,9 @@ type Status struct {
 // Checker probes many targets on their own intervals with a single scheduler: a
 // timer heap ordered by next probe time feeds a pool of at most MaxConcurrent
 // worker goroutines, so idle targets cost memory only, not goroutines or timers.
-// Probes that can start without blocking (TCP on Linux) are started by the
-// scheduler itself, and reach a worker only if they have to wait.
+// On Linux the scheduler starts TCP probes and keep-alive HTTP probes itself,
+// and those that have to wait finish on a shared epoll instance: they need
+// no worker at all.
 type Checker struct {
 	cfg CheckerConfig
 	log *slog.Logger
@@ -146,6 +148,7 @@ type Checker struct {
 	wake      chan struct{}
 	delivered chan struct{} // wakes the delivery goroutine
 	queue     []delivery    // changes not yet delivered, in order
+	inFlight  chan struct{} // holds a token per probe in flight, MaxConcurrent at most
 }
 
 const (
@@ -364,9 +367,11 @@ func (c *Checker) Run(ctx context.Context) error {
 
 	// Probes run on a pool of workers that grows on demand up to MaxConcurrent
 	// and is kept until Run returns: reusing a goroutine (and its already grown
-	// stack) is cheaper than starting one per probe.
+	// stack) is cheaper than starting one per probe. Probes the scheduler
+	// starts itself need no worker, but count against MaxConcurrent too.
 	var workers sync.WaitGroup
-	jobs := make(chan job)
+	jobs := make(chan *target)
+	c.inFlight = make(chan struct{}, c.cfg.MaxConcurrent)
 	started := 0
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -383,29 +388,29 @@ loop:
 		c.mu.Unlock()
 		if len(ready) > 0 {
 			for _, t := range ready {
-				j, settled := c.start(ctx, t)
-				if settled {
+				select {
+				case c.inFlight <- struct{}{}:
+				case <-ctx.Done():
+					break loop
+				}
+				if !c.start(ctx, t) {
 					continue
 				}
 				select {
-				case jobs <- j:
+				case jobs <- t:
 					continue
 				default:
 				}
 				if started < c.cfg.MaxConcurrent {
 					started++
 					workers.Add(1)
-					go c.worker(ctx, j, jobs, &workers)
+					go c.worker(ctx, t, jobs, &workers)
 					continue
 				}
 				select {
-				case jobs <- j:
+				case jobs <- t:
 				case <-ctx.Done():
-					if j.wait != nil {
-						// A started probe holds its socket until its wait
-						// returns, at once now.
-						c.run(ctx, j)
-					}
+					<-c.inFlight
 					break loop
 				}
 			}
@@ -442,70 +447,63 @@ loop:
 	return nil
 }
 
-// job is a probe for a worker: a whole probe, or the rest of one that the
-// scheduler started (wait set, with its context and start time).
-type job struct {
-	t     *target
-	wait  func(context.Context) Result
-	ctx   *probeContext
-	start time.Time
-}
-
-// starter is a Prober that the scheduler can start without blocking (TCP on
-// Linux). startProbe returns the result and a nil wait when the probe settled
-// at once, and otherwise the wait that finishes it on a worker. Probes that
-// settle at once (a connect on loopback or a near network) then cost no
-// goroutine hand-off.
+// starter is a Prober that the scheduler can start without blocking (on
+// Linux: TCP, and HTTP with KeepAlive and without TLS). A probe that would
+// wait (for a connect, a response) goes on as an asyncProbe on the shared
+// poller, and so costs no goroutine and no hand-off to a worker.
 type starter interface {
-	startProbe(ctx context.Context) (r Result, wait func(context.Context) Result)
+	// startProbe starts the probe. ctx carries its deadline and the
+	// Checker's values, and ends when startProbe returns.
+	startProbe(ctx context.Context, done func(Result)) (Result, startOutcome)
 }
 
-// start begins t's probe on the scheduler if its Prober is a starter; settled
-// reports that the probe is finished and recorded, and otherwise j is the job
-// for a worker.
-func (c *Checker) start(ctx context.Context, t *target) (j job, settled bool) {
-	j.t = t
+// startOutcome says how startProbe left the probe.
+type startOutcome int
+
+const (
+	runOnWorker   startOutcome = iota // not started: run Probe on a worker
+	finishedNow                       // over, with the Result returned
+	finishesLater                     // in flight; done will get its Result, once
+)
+
+// start begins t's probe on the scheduler if its Prober is a starter, and
+// reports whether a worker must run it instead.
+func (c *Checker) start(ctx context.Context, t *target) (onWorker bool) {
 	s, ok := t.cfg.Prober.(starter)
 	if !ok {
-		return j, false
+		return true
 	}
-	j.start = time.Now()
-	j.ctx = newProbeContext(ctx, j.start.Add(t.cfg.Timeout), t.slot)
-	r, wait := s.startProbe(j.ctx)
-	if wait != nil {
-		j.wait = wait
-		return j, false
+	start := time.Now()
+	pctx := newProbeContext(ctx, start.Add(t.cfg.Timeout), t.slot)
+	r, outcome := s.startProbe(pctx, func(r Result) { c.finish(ctx, t, r, start) })
+	pctx.release()
+	switch outcome {
+	case runOnWorker:
+		return true
+	case finishedNow:
+		c.finish(ctx, t, r, start)
 	}
-	j.ctx.release()
-	c.finish(ctx, t, r, j.start)
-	return j, true
+	return false
 }
 
-// worker runs j, then the jobs it receives until Run closes jobs. A plain
-// receive, not a select with ctx: it is on every probe's path.
-func (c *Checker) worker(ctx context.Context, j job, jobs <-chan job, wg *sync.WaitGroup) {
+// worker runs t's probe, then those of the targets it receives until Run
+// closes jobs. A plain receive, not a select with ctx: it is on every
+// probe's path.
+func (c *Checker) worker(ctx context.Context, t *target, jobs <-chan *target, wg *sync.WaitGroup) {
 	defer wg.Done()
-	for ok := true; ok; j, ok = <-jobs {
-		c.run(ctx, j)
+	for ok := true; ok; t, ok = <-jobs {
+		start := time.Now()
+		pctx := newProbeContext(ctx, start.Add(t.cfg.Timeout), t.slot)
+		r := t.cfg.Prober.Probe(pctx)
+		pctx.release()
+		c.finish(ctx, t, r, start)
 	}
 }
 
-// run probes j's target, or finishes the probe the scheduler started.
-func (c *Checker) run(ctx context.Context, j job) {
-	var r Result
-	if j.wait != nil {
-		r = j.wait(j.ctx)
-	} else {
-		j.start = time.Now()
-		j.ctx = newProbeContext(ctx, j.start.Add(j.t.cfg.Timeout), j.t.slot)
-		r = j.t.cfg.Prober.Probe(j.ctx)
-	}
-	j.ctx.release()
-	c.finish(ctx, j.t, r, j.start)
-}
-
-// finish records a probe's result, unless shutdown cut the probe short.
+// finish records a probe's result, unless shutdown cut the probe short, and
+// frees its place among the MaxConcurrent in flight.
 func (c *Checker) finish(ctx context.Context, t *target, r Result, start time.Time) {
+	defer func() { <-c.inFlight }()
 	if ctx.Err() != nil {
 		// Cut short by shutdown: says nothing about the target.
 		return

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"sync"
@@ -27,8 +28,9 @@ type poller struct {
 
 	mu      sync.Mutex
 	next    uint64
-	waiting map[uint64]chan<- uint32
-	idle    map[int][]int // reset sockets ready for another connect, by family
+	waiting map[uint64]func(events uint32)
+	probes  map[*asyncProbe]struct{} // in flight, ended by close
+	idle    map[int][]int            // reset sockets ready for another connect, by family
 	closed  bool
 
 	done chan struct{}
@@ -98,15 +100,23 @@ func newPoller() (*poller, error) {
 		f.Close()
 		return nil, err
 	}
-	p := &poller{epfd: fd, file: f, rc: rc, waiting: make(map[uint64]chan<- uint32), idle: make(map[int][]int), done: make(chan struct{})}
+	p := &poller{epfd: fd, file: f, rc: rc, waiting: make(map[uint64]func(uint32)), probes: make(map[*asyncProbe]struct{}),
+		idle: make(map[int][]int), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
 
-// run harvests ready sockets until close, handing each its events.
+// run harvests ready sockets until close, handing each its events. The
+// handlers run here, outside the lock: an asynchronous probe's next step
+// (a read, a parse, the result) costs no goroutine wake-up.
 func (p *poller) run() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
+	type call struct {
+		fn     func(uint32)
+		events uint32
+	}
+	var calls []call
 	for {
 		var n int
 		err := p.rc.Read(func(fd uintptr) bool {
@@ -129,17 +139,23 @@ func (p *poller) run() {
 		p.mu.Lock()
 		for _, ev := range events[:n] {
 			tok := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-			if ch, ok := p.waiting[tok]; ok {
+			if fn, ok := p.waiting[tok]; ok {
 				delete(p.waiting, tok)
-				ch <- ev.Events // buffered: never blocks
+				calls = append(calls, call{fn, ev.Events})
 			}
 		}
 		p.mu.Unlock()
+		for i, c := range calls {
+			c.fn(c.events)
+			calls[i] = call{}
+		}
+		calls = calls[:0]
 	}
 }
 
-// close stops the harvesting goroutine and closes the epoll instance. No wait
-// may be in progress or start afterwards.
+// close ends the asynchronous probes in flight (their sockets closed, their
+// results reported as cut short), stops the harvesting goroutine and closes
+// the epoll instance. No wait may be in progress or start afterwards.
 func (p *poller) close() {
 	p.mu.Lock()
 	p.closed = true
@@ -149,10 +165,18 @@ func (p *poller) close() {
 		}
 	}
 	p.idle = nil
+	probes := p.probes
+	p.probes = nil
 	p.mu.Unlock()
+	for ap := range probes {
+		ap.end(errPollerClosed)
+	}
 	p.file.Close()
 	<-p.done
 }
+
+// errPollerClosed ends the probes in flight when the Checker stops.
+var errPollerClosed = errors.New("health checker stopped")
 
 // wait blocks until fd reports one of events (or an error or hang-up, which
 // epoll always reports), or until ctx ends. The registration is one-shot: it
@@ -160,17 +184,39 @@ func (p *poller) close() {
 // needs no epoll_ctl DEL) or re-armed by the next wait on a reused socket.
 func (p *poller) wait(ctx context.Context, fd int, events uint32, reused bool) (uint32, error) {
 	ch := make(chan uint32, 1)
+	tok, err := p.arm(fd, events, reused, func(ev uint32) { ch <- ev }) // buffered: never blocks
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case got := <-ch:
+		return got, nil
+	case <-ctx.Done():
+		p.forget(tok)
+		return 0, ctx.Err()
+	}
+}
+
+// arm has the harvesting goroutine call fn once when fd reports one of events
+// (or an error or hang-up). inSet says fd may already be in the epoll set,
+// disarmed by an earlier one-shot event. The token it returns names the
+// registration for forget.
+func (p *poller) arm(fd int, events uint32, inSet bool, fn func(uint32)) (uint64, error) {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, errPollerClosed
+	}
 	p.next++
 	tok := p.next
-	p.waiting[tok] = ch
+	p.waiting[tok] = fn
 	p.mu.Unlock()
 	// The token, not the descriptor, names the waiter: a descriptor number is
 	// reused as soon as a timed-out probe closes it, and a late event for the
 	// old socket must not wake the new one.
 	ev := unix.EpollEvent{Events: events | unix.EPOLLONESHOT, Fd: int32(uint32(tok)), Pad: int32(uint32(tok >> 32))}
 	var err error = unix.ENOENT
-	if reused {
+	if inSet {
 		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 	}
 	if err == unix.ENOENT { // new, or reused after connecting at once
@@ -180,13 +226,7 @@ func (p *poller) wait(ctx context.Context, fd int, events uint32, reused bool) (
 		p.forget(tok)
 		return 0, os.NewSyscallError("epoll_ctl", err)
 	}
-	select {
-	case got := <-ch:
-		return got, nil
-	case <-ctx.Done():
-		p.forget(tok)
-		return 0, ctx.Err()
-	}
+	return tok, nil
 }
 
 func (p *poller) forget(tok uint64) {
@@ -220,32 +260,43 @@ type pendingConnect struct {
 // released; otherwise the pendingConnect to wait for.
 func (p *poller) startConnect(t TCP) (*pendingConnect, error) {
 	bound := t.Bind.IsValid() || t.Bind.Port() != 0
-	pc := pendingConnect{p: p, pooled: !bound && !t.Graceful}
-	sa := sockaddr(t.Addr)
+	pc, settled, err := p.dial(t.Bind, t.Addr, !bound && !t.Graceful, t.Graceful)
+	if pc == nil {
+		return nil, err
+	}
+	if settled {
+		pc.release(err)
+		return nil, err
+	}
+	return pc, nil
+}
+
+// dial starts connecting a non-blocking socket from bind to addr: a reset
+// one the poller keeps if pooled, else a new one, which resets on close
+// unless graceful. It returns no pendingConnect if it could not make a
+// socket; otherwise settled reports that the connect is over, with err its
+// outcome, and is false while the handshake is under way.
+func (p *poller) dial(bind, addr netip.AddrPort, pooled, graceful bool) (pc *pendingConnect, settled bool, err error) {
+	pc = &pendingConnect{p: p, pooled: pooled}
+	sa := sockaddr(addr)
 	pc.family = sa.family
 	pc.fd, pc.reused = p.takeIdle(pc.family, pc.pooled)
 	if !pc.reused {
-		var err error
 		pc.fd, err = unix.Socket(pc.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 		if err != nil {
-			return nil, os.NewSyscallError("socket", err)
+			return nil, true, os.NewSyscallError("socket", err)
 		}
 		// Set before connecting so that every way out, a timeout included,
 		// resets rather than leaving a FIN exchange and TIME_WAIT behind.
-		if !t.Graceful {
+		if !graceful {
 			if err := unix.SetsockoptLinger(pc.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
 				unix.Close(pc.fd)
-				return nil, os.NewSyscallError("setsockopt SO_LINGER", err)
+				return nil, true, os.NewSyscallError("setsockopt SO_LINGER", err)
 			}
 		}
 	}
-	settled, err := pc.begin(t.Bind, bound, &sa)
-	if !settled {
-		pending := pc
-		return &pending, nil
-	}
-	pc.release(err)
-	return nil, err
+	settled, err = pc.begin(bind, bind.IsValid() || bind.Port() != 0, &sa)
+	return pc, settled, err
 }
 
 // begin binds if asked and connects; settled is false while the handshake is
@@ -291,8 +342,13 @@ func (pc *pendingConnect) wait(ctx context.Context) (err error) {
 	if _, err := pc.p.wait(ctx, pc.fd, unix.EPOLLOUT, pc.reused); err != nil {
 		return err
 	}
-	// A TCP socket reports EPOLLOUT only once established; an error or reset
-	// is in SO_ERROR (keepalived's TCP_CHECK reads the same).
+	return pc.outcome()
+}
+
+// outcome is the connect's result once the socket has reported EPOLLOUT (or
+// an error or hang-up). A TCP socket reports EPOLLOUT only once established;
+// an error or reset is in SO_ERROR (keepalived's TCP_CHECK reads the same).
+func (pc *pendingConnect) outcome() error {
 	soerr, err := unix.GetsockoptInt(pc.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err != nil {
 		return os.NewSyscallError("getsockopt SO_ERROR", err)
@@ -418,19 +474,39 @@ func unspecified(family int) netip.Addr {
 }
 
 // startProbe starts a probe for the Checker's scheduler without blocking (see
-// starter): on the Checker's poller, a connect that settles at once needs no
-// worker goroutine at all.
-func (t TCP) startProbe(ctx context.Context) (Result, func(context.Context) Result) {
+// starter): on the Checker's poller, a connect that settles at once is over
+// there and then, and one still under way finishes as an asyncProbe.
+func (t TCP) startProbe(ctx context.Context, done func(Result)) (Result, startOutcome) {
 	p := pollerFrom(ctx)
 	if p == nil || !t.Addr.IsValid() || !rawConnectable(t.Bind, t.Addr) {
-		return Result{}, t.Probe
+		return Result{}, runOnWorker
 	}
 	start := time.Now()
 	pc, err := p.startConnect(t)
 	if pc == nil {
-		return t.result(ctx, start, err), nil
+		return t.result(ctx, start, err), finishedNow
 	}
-	return Result{}, func(ctx context.Context) Result { return t.result(ctx, start, pc.wait(ctx)) }
+	deadline, _ := ctx.Deadline()
+	p.startAsync(tcpConnecting{pc, t, start}, deadline, readiness{pc.fd, unix.EPOLLOUT, pc.reused}, done)
+	return Result{}, finishesLater
+}
+
+// tcpConnecting is a TCP probe whose connect is under way.
+type tcpConnecting struct {
+	pc    *pendingConnect
+	t     TCP
+	start time.Time
+}
+
+func (c tcpConnecting) step(uint32) (Result, readiness, bool) {
+	err := c.pc.outcome()
+	c.pc.release(err)
+	return c.t.result(context.Background(), c.start, err), readiness{}, true
+}
+
+func (c tcpConnecting) abandon(err error) Result {
+	c.pc.release(err)
+	return c.t.result(context.Background(), c.start, err)
 }
 
 // connectTCP connects with the Checker's poller when it has one, and through
