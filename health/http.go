@@ -99,12 +99,10 @@ type HTTP struct {
 	KeepAlive bool
 }
 
-// The buffers of an exchange are pooled: at thousands of checks a second they
-// were most of the bytes allocated, and so of the garbage collector's work.
-var (
-	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 2048) }}
-	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 512) }}
-)
+// The readers of an exchange are pooled: at thousands of checks a second
+// they were most of the bytes allocated, and so of the garbage collector's
+// work.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 2048) }}
 
 // Probe performs the request.
 func (h HTTP) Probe(ctx context.Context) Result {
@@ -116,12 +114,12 @@ func (h HTTP) Probe(ctx context.Context) Result {
 	if h.KeepAlive {
 		slot = connSlotFrom(ctx)
 	}
-	req, err := h.request(slot != nil)
+	req, err := h.prepare(slot)
 	if err != nil {
 		return down(start, "http: %v", err)
 	}
 	if slot != nil {
-		if conn := slot.take(); conn != nil {
+		if conn, ok := takeIdle[netConn](slot); ok {
 			r, reuse, stale := h.exchange(ctx, start, conn, req, true)
 			if !stale {
 				h.release(slot, conn, reuse)
@@ -130,16 +128,35 @@ func (h HTTP) Probe(ctx context.Context) Result {
 			// The server closed the idle connection before this request (its
 			// keep-alive timeout): that says nothing about its health, so try
 			// once more on a new connection, as HTTP clients do.
-			closeAbort(conn)
+			conn.abort()
 		}
 	}
 	conn, r := h.connect(ctx, start, req.host)
 	if conn == nil {
 		return r
 	}
-	r, reuse, _ := h.exchange(ctx, start, conn, req, false)
-	h.release(slot, conn, reuse && slot != nil)
+	r, reuse, _ := h.exchange(ctx, start, netConn{conn}, req, false)
+	h.release(slot, netConn{conn}, reuse && slot != nil)
 	return r
+}
+
+// prepare checks and renders the request. A target's slot keeps it for
+// its later probes.
+func (h HTTP) prepare(slot *connSlot) (request, error) {
+	if slot != nil {
+		if req := slot.preparedRequest(); req != nil {
+			return *req, nil
+		}
+	}
+	req, err := h.request(slot != nil)
+	if err != nil {
+		return req, err
+	}
+	req.wire = h.appendRequest(nil, req)
+	if slot != nil {
+		slot.keepRequest(&req)
+	}
+	return req, nil
 }
 
 // reusesConn asks the Checker for a connSlot when KeepAlive is set.
@@ -167,28 +184,21 @@ func (h HTTP) connect(ctx context.Context, start time.Time, host string) (net.Co
 
 // release keeps conn in slot for the next probe if reuse, and resets it
 // otherwise.
-func (h HTTP) release(slot *connSlot, conn net.Conn, reuse bool) {
+func (h HTTP) release(slot *connSlot, conn idleConn, reuse bool) {
 	if reuse {
 		slot.put(conn)
 		return
 	}
-	closeAbort(conn)
+	conn.abort()
 }
 
 // exchange sends req on conn and judges the response. reuse reports that the
-// connection is fit for another request: the check passed, the whole body was
-// read within MaxBody and the server did not ask to close. stale reports that a
+// connection is fit for another request (see judge). stale reports that a
 // reused connection failed before any response arrived.
-func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, req request, reused bool) (r Result, reuse, stale bool) {
+func (h HTTP) exchange(ctx context.Context, start time.Time, conn netConn, req request, reused bool) (r Result, reuse, stale bool) {
 	stop := watchConn(ctx, conn)
 	defer stop()
-	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(conn)
-	h.writeRequest(bw, req)
-	err := bw.Flush()
-	bw.Reset(nil)
-	writers.Put(bw)
-	if err != nil {
+	if _, err := conn.Write(req.wire); err != nil {
 		return down(start, "%s", describe(ctx, "http: send request", err)), false, reused && ctx.Err() == nil
 	}
 	// Nothing reads the response after exchange returns (an unread body is
@@ -207,28 +217,37 @@ func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, req 
 	if err != nil {
 		return down(start, "%s", describe(ctx, "http: read response", err)), false, false
 	}
+	r, reuse = h.judge(ctx, start, resp, br, req.keepAlive)
+	return r, reuse, false
+}
+
+// judge checks resp, read from br, against h. reuse reports that the
+// connection is fit for another request: the check passed, the whole body
+// was read within MaxBody, nothing follows it, and neither side asked to
+// close.
+func (h HTTP) judge(ctx context.Context, start time.Time, resp *http.Response, br *bufio.Reader, keepAlive bool) (r Result, reuse bool) {
 	// Without keep-alive resp.Body is never closed: Close would drain it, and an
 	// endless body never ends. Closing the connection is all the clean-up needed.
 	if !h.statusOK(resp.StatusCode) {
-		return down(start, "http: status %d not in %s", resp.StatusCode, h.statusList()), false, false
+		return down(start, "http: status %d not in %s", resp.StatusCode, h.statusList()), false
 	}
 	limit := h.MaxBody
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
-	keep := req.keepAlive && !resp.Close
+	keep := keepAlive && !resp.Close
 	if h.Regexp == nil && h.Digest == "" {
 		if !keep {
-			return up(start, NoWeight, "http: status %d", resp.StatusCode), false, false
+			return up(start, NoWeight, "http: status %d", resp.StatusCode), false
 		}
 		// The body must be consumed before the next request; one longer than
 		// MaxBody is not worth reading to the end.
 		n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, limit+1))
-		return up(start, NoWeight, "http: status %d", resp.StatusCode), err == nil && n <= limit && br.Buffered() == 0, false
+		return up(start, NoWeight, "http: status %d", resp.StatusCode), err == nil && n <= limit && br.Buffered() == 0
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return down(start, "%s", describe(ctx, "http: read body", err)), false, false
+		return down(start, "%s", describe(ctx, "http: read body", err)), false
 	}
 	truncated := int64(len(body)) > limit
 	if truncated {
@@ -237,21 +256,21 @@ func (h HTTP) exchange(ctx context.Context, start time.Time, conn net.Conn, req 
 	if h.Regexp != nil {
 		if matched := h.Regexp.Match(body); matched == h.RegexpNoMatch {
 			if matched {
-				return down(start, "http: body matches %q", h.Regexp), false, false
+				return down(start, "http: body matches %q", h.Regexp), false
 			}
-			return down(start, "http: body does not match %q", h.Regexp), false, false
+			return down(start, "http: body does not match %q", h.Regexp), false
 		}
 	}
 	if h.Digest != "" {
 		if truncated {
-			return down(start, "http: body longer than %d bytes, cannot check digest", limit), false, false
+			return down(start, "http: body longer than %d bytes, cannot check digest", limit), false
 		}
 		sum := md5.Sum(body)
 		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, h.Digest) {
-			return down(start, "http: body digest %s, want %s", got, h.Digest), false, false
+			return down(start, "http: body digest %s, want %s", got, h.Digest), false
 		}
 	}
-	return up(start, NoWeight, "http: status %d, body ok", resp.StatusCode), keep && !truncated && br.Buffered() == 0, false
+	return up(start, NoWeight, "http: status %d, body ok", resp.StatusCode), keep && !truncated && br.Buffered() == 0
 }
 
 // getRequest is the request http.ReadResponse is told the response answers.
@@ -262,6 +281,7 @@ type request struct {
 	target    string // the path as sent
 	host      string // the Host header
 	keepAlive bool
+	wire      []byte // the whole request, rendered by prepare
 }
 
 // request checks h's request and returns its parts: an error for a path that
@@ -324,50 +344,49 @@ func mayNeedEscaping(r rune) bool {
 	return !strings.ContainsRune("-._~!$&'()*+,;=:@/?", r)
 }
 
-// writeRequest writes the GET request, byte for byte what net/http's
+// appendRequest appends the GET request to b, byte for byte what net/http's
 // Request.Write sends for it (TestHTTPRequestBytes), without building an
 // http.Request: its URL parsing and header map, per probe, were a tenth of
 // a keep-alive check's CPU.
-func (h HTTP) writeRequest(w *bufio.Writer, req request) {
-	w.WriteString("GET ")
-	w.WriteString(req.target)
-	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(req.host)
-	w.WriteString("\r\nUser-Agent: ")
+func (h HTTP) appendRequest(b []byte, req request) []byte {
+	b = append(b, "GET "...)
+	b = append(b, req.target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, req.host...)
+	b = append(b, "\r\nUser-Agent: "...)
 	var header http.Header
 	if len(h.Header) > 0 {
 		header = canonicalHeader(h.Header)
 	}
 	if ua := header.Get("User-Agent"); ua != "" {
-		w.WriteString(headerValue(ua))
+		b = append(b, headerValue(ua)...)
 	} else {
-		w.WriteString("lvskit-health")
+		b = append(b, "lvskit-health"...)
 	}
-	w.WriteString("\r\n")
+	b = append(b, "\r\n"...)
 	if !req.keepAlive && !httpguts.HeaderValuesContainsToken(header["Connection"], "close") {
-		w.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	}
-	if len(header) > 0 {
-		writeHeader(w, header)
-	}
-	w.WriteString("\r\n")
+	b = appendHeader(b, header)
+	return append(b, "\r\n"...)
 }
 
-// writeHeader writes the lines of header that Request.Write would, in its
+// appendHeader appends the lines of header that Request.Write would, in its
 // order: sorted by name, without the ones it writes itself or never sends.
-func writeHeader(w *bufio.Writer, header http.Header) {
+func appendHeader(b []byte, header http.Header) []byte {
 	for _, k := range slices.Sorted(maps.Keys(header)) {
 		switch k {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
 		for _, v := range header[k] {
-			w.WriteString(k)
-			w.WriteString(": ")
-			w.WriteString(headerValue(v))
-			w.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, headerValue(v)...)
+			b = append(b, "\r\n"...)
 		}
 	}
+	return b
 }
 
 // canonicalHeader is h with canonical names, as http.Header.Add makes them.

@@ -1,7 +1,6 @@
 package health
 
 import (
-	"bufio"
 	"bytes"
 	"net/http"
 	"net/netip"
@@ -51,11 +50,7 @@ func writtenRequest(t *testing.T, h HTTP, keepAlive bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	w := bufio.NewWriter(&b)
-	h.writeRequest(w, req)
-	w.Flush()
-	return b.String()
+	return string(h.appendRequest(nil, req))
 }
 
 func TestHTTPRequestBytes(t *testing.T) {

@@ -44,23 +44,43 @@ func countingServer(t *testing.T, h http.Handler, tls bool) (addr netip.AddrPort
 // with a response that allows keep-alive (net/http would mark a hijacked
 // connection's response "Connection: close").
 func hijackAndAnswer(w http.ResponseWriter) net.Conn {
+	return hijackAndRespond(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+}
+
+// hijackAndRespond takes the connection from the server and writes response
+// on it.
+func hijackAndRespond(w http.ResponseWriter, response string) net.Conn {
 	c, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		panic(err)
 	}
-	io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	io.WriteString(c, response)
 	return c
 }
 
 var writeOK = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 
+// slotPath is a way a Checker runs a probe with its target's idle-connection
+// slot: HTTP.Probe on a worker, or on Linux the scheduler's start and the
+// shared poller. with returns p probed that way with the values of vals.
+type slotPath struct {
+	name          string
+	with          func(t *testing.T, p health.Prober, vals context.Context) health.Prober
+	keepAliveOnly bool // the path takes only probes with KeepAlive
+}
+
+var slotPaths = []slotPath{{name: "Probe", with: func(_ *testing.T, p health.Prober, vals context.Context) health.Prober {
+	return wrapCtx{p, vals}
+}}}
+
 // probeTwice probes h twice with one target's idle-connection slot, as a
-// Checker does, and returns both results.
-func probeTwice(t *testing.T, h health.HTTP, timeout time.Duration) (first, second health.Result) {
+// Checker does along path, and returns both results.
+func probeTwice(t *testing.T, path slotPath, h health.HTTP, timeout time.Duration) (first, second health.Result) {
 	t.Helper()
 	ctx, closeSlot := health.WithConnSlot(t.Context())
 	defer closeSlot()
-	return probe(t, wrapCtx{h, ctx}, timeout), probe(t, wrapCtx{h, ctx}, timeout)
+	p := path.with(t, h, ctx)
+	return probe(t, p, timeout), probe(t, p, timeout)
 }
 
 // wrapCtx probes p with the values of vals (the slot) and the deadline of the
@@ -102,6 +122,29 @@ func TestHTTPKeepAlive(t *testing.T) {
 		case "/big":
 			io.WriteString(w, strings.Repeat("x", 10000))
 			return
+		case "/split": // the headers and two parts of the body arrive apart
+			w.Header().Set("Content-Length", "7")
+			w.WriteHeader(http.StatusOK)
+			for _, part := range []string{"hea", "lthy"} {
+				w.(http.Flusher).Flush()
+				time.Sleep(10 * time.Millisecond)
+				io.WriteString(w, part)
+			}
+			return
+		case "/chunked": // chunks sent apart
+			for _, part := range []string{"hea", "lthy"} {
+				io.WriteString(w, part)
+				w.(http.Flusher).Flush()
+				time.Sleep(10 * time.Millisecond)
+			}
+			return
+		case "/trailing": // a stray byte after the response
+			c := hijackAndRespond(w, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nhealthy\n")
+			// Nothing answers another request here: a check that reused
+			// the connection would time out.
+			io.Copy(io.Discard, c)
+			c.Close()
+			return
 		}
 		io.WriteString(w, "healthy")
 	}), false)
@@ -129,29 +172,42 @@ func TestHTTPKeepAlive(t *testing.T) {
 		{"stale replaced", health.HTTP{Path: "/close", KeepAlive: true}, 4, 4, true, 4},
 		// The same when the dropped connection reads as end of file, not reset.
 		{"half-closed replaced", health.HTTP{Path: "/halfclose", KeepAlive: true}, 4, 4, true, 4},
+		// A response received in parts is put together, a chunked one
+		// included, and its connection kept.
+		{"split response", health.HTTP{Path: "/split", KeepAlive: true, Regexp: regexp.MustCompile("^healthy$")}, 3, 1, true, 3},
+		{"chunked", health.HTTP{Path: "/chunked", KeepAlive: true, Regexp: regexp.MustCompile("^healthy$")}, 3, 1, true, 3},
+		{"chunked status only", health.HTTP{Path: "/chunked", KeepAlive: true}, 3, 1, true, 3},
+		// Bytes after the response leave the connection in an unknown state.
+		{"trailing bytes not reused", health.HTTP{Path: "/trailing", KeepAlive: true}, 3, 3, true, 3},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			requests.Store(0)
-			o0, c0 := opened.Load(), closed.Load()
-			tc.h.Addr = addr
-			ctx, closeSlot := health.WithConnSlot(t.Context())
-			allUp := true
-			for range tc.probes {
-				r := probe(t, wrapCtx{tc.h, ctx}, 5*time.Second)
-				allUp = allUp && r.Up
+		for _, path := range slotPaths {
+			if path.keepAliveOnly && !tc.h.KeepAlive {
+				continue
 			}
-			if got := opened.Load() - o0; got != tc.wantOpened {
-				t.Errorf("%d connections for %d probes, want %d", got, tc.probes, tc.wantOpened)
-			}
-			if allUp != tc.wantAllUp || requests.Load() != tc.wantRequests {
-				t.Errorf("all up %v after %d requests, want %v after %d", allUp, requests.Load(), tc.wantAllUp, tc.wantRequests)
-			}
-			// Removing the target closes the idle connection.
-			closeSlot()
-			for closed.Load()-c0 != opened.Load()-o0 {
-				time.Sleep(5 * time.Millisecond)
-			}
-		})
+			t.Run(tc.name+" "+path.name, func(t *testing.T) {
+				requests.Store(0)
+				o0, c0 := opened.Load(), closed.Load()
+				tc.h.Addr = addr
+				ctx, closeSlot := health.WithConnSlot(t.Context())
+				p := path.with(t, tc.h, ctx)
+				allUp := true
+				for range tc.probes {
+					r := probe(t, p, 5*time.Second)
+					allUp = allUp && r.Up
+				}
+				if got := opened.Load() - o0; got != tc.wantOpened {
+					t.Errorf("%d connections for %d probes, want %d", got, tc.probes, tc.wantOpened)
+				}
+				if allUp != tc.wantAllUp || requests.Load() != tc.wantRequests {
+					t.Errorf("all up %v after %d requests, want %v after %d", allUp, requests.Load(), tc.wantAllUp, tc.wantRequests)
+				}
+				// Removing the target closes the idle connection.
+				closeSlot()
+				for closed.Load()-c0 != opened.Load()-o0 {
+					time.Sleep(5 * time.Millisecond)
+				}
+			})
+		}
 	}
 }
 
@@ -159,7 +215,7 @@ func TestHTTPKeepAlive(t *testing.T) {
 func TestHTTPSKeepAlive(t *testing.T) {
 	noLeaks(t)
 	addr, opened, _ := countingServer(t, writeOK, true)
-	first, second := probeTwice(t, health.HTTP{Addr: addr, TLS: true, InsecureSkipVerify: true, KeepAlive: true}, 5*time.Second)
+	first, second := probeTwice(t, slotPaths[0], health.HTTP{Addr: addr, TLS: true, InsecureSkipVerify: true, KeepAlive: true}, 5*time.Second)
 	wantResult(t, first, true, "status 200")
 	wantResult(t, second, true, "status 200")
 	if n := opened.Load(); n != 1 {

@@ -265,22 +265,24 @@ func TestHTTPMisbehaving(t *testing.T) {
 		// read up to MaxBody and the connection dropped.
 		{"endless body, status only", health.HTTP{Addr: endless, MaxBody: 64 << 10}, time.Minute, true, "status 200"},
 	}
-	for _, keepAlive := range []bool{false, true} {
+	// A connection per check first, then KeepAlive along each path.
+	for _, path := range append([]slotPath{{name: "without keep-alive"}}, slotPaths...) {
 		endlessConns.Store(0)
+		keepAlive := path.with != nil
 		for _, tc := range cases {
-			t.Run(fmt.Sprintf("%s keepalive=%v", tc.name, keepAlive), func(t *testing.T) {
+			t.Run(tc.name+" "+path.name, func(t *testing.T) {
 				if !keepAlive {
 					wantResult(t, probe(t, tc.h, tc.timeout), tc.up, tc.reason)
 					return
 				}
 				tc.h.KeepAlive = true
-				first, second := probeTwice(t, tc.h, tc.timeout)
+				first, second := probeTwice(t, path, tc.h, tc.timeout)
 				wantResult(t, first, tc.up, tc.reason)
 				wantResult(t, second, tc.up, tc.reason)
 			})
 		}
 		if n, want := endlessConns.Load(), map[bool]int32{false: 3, true: 6}[keepAlive]; n != want {
-			t.Errorf("endless body, keepalive=%v: %d connections, want %d (one per check)", keepAlive, n, want)
+			t.Errorf("endless body, %s: %d connections, want %d (one per check)", path.name, n, want)
 		}
 	}
 }

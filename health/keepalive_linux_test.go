@@ -1,0 +1,37 @@
+package health_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/lvskit/lvskit/health"
+)
+
+// On Linux a Checker starts keep-alive HTTP probes on its scheduler and
+// finishes them on its shared poller: the keep-alive tests run that path too.
+func init() {
+	slotPaths = append(slotPaths, slotPath{name: "scheduler", keepAliveOnly: true, with: func(t *testing.T, p health.Prober, vals context.Context) health.Prober {
+		vals, stop := health.WithPoller(vals)
+		t.Cleanup(stop)
+		return started{t, p, vals}
+	}})
+}
+
+// started probes p as a Checker's scheduler starts it, with the values of
+// vals and the deadline of the context Probe is given.
+type started struct {
+	t    *testing.T
+	p    health.Prober
+	vals context.Context
+}
+
+func (s started) Probe(ctx context.Context) health.Result {
+	d, _ := ctx.Deadline()
+	vctx, cancel := context.WithDeadline(s.vals, d)
+	defer cancel()
+	r, ok := health.StartProbe(vctx, s.p)
+	if !ok {
+		s.t.Errorf("%T not started by the scheduler", s.p)
+	}
+	return r
+}
