@@ -267,7 +267,7 @@ func (c *Checker) Add(t Target) error {
 	}
 	now := time.Now()
 	tg := &target{cfg: t, refs: 1, up: !t.Alpha, weight: NoWeight, since: now}
-	if r, ok := t.Prober.(connReuser); ok && r.reusesConn() {
+	if r, ok := t.Prober.(slotUser); ok && r.usesSlot() {
 		tg.slot = &connSlot{}
 	}
 	var warmup time.Duration

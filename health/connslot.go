@@ -32,10 +32,9 @@ func (c netConn) abort() { closeAbort(c.Conn) }
 // connSlotKey carries a target's connSlot in its probes' contexts.
 type connSlotKey struct{}
 
-// connReuser is a Prober that keeps a connection between probes when given a
-// connSlot.
-type connReuser interface {
-	reusesConn() bool
+// slotUser is a Prober that asks the Checker for a connSlot per target.
+type slotUser interface {
+	usesSlot() bool
 }
 
 func connSlotFrom(ctx context.Context) *connSlot {

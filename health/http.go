@@ -110,15 +110,12 @@ func (h HTTP) Probe(ctx context.Context) Result {
 	if !h.Addr.IsValid() {
 		return down(start, "http: invalid address %s", h.Addr)
 	}
-	var slot *connSlot
-	if h.KeepAlive {
-		slot = connSlotFrom(ctx)
-	}
+	slot := connSlotFrom(ctx)
 	req, err := h.prepare(slot)
 	if err != nil {
 		return down(start, "http: %v", err)
 	}
-	if slot != nil {
+	if req.keepAlive {
 		if conn, ok := takeIdle[netConn](slot); ok {
 			r, reuse, stale := h.exchange(ctx, start, conn, req, true)
 			if !stale {
@@ -136,19 +133,20 @@ func (h HTTP) Probe(ctx context.Context) Result {
 		return r
 	}
 	r, reuse, _ := h.exchange(ctx, start, netConn{conn}, req, false)
-	h.release(slot, netConn{conn}, reuse && slot != nil)
+	h.release(slot, netConn{conn}, reuse)
 	return r
 }
 
-// prepare checks and renders the request. A target's slot keeps it for
-// its later probes.
+// prepare checks and renders the request, with keep-alive if KeepAlive is
+// set and there is a target's slot to keep the connection in. The slot
+// keeps the request for the target's later probes.
 func (h HTTP) prepare(slot *connSlot) (request, error) {
 	if slot != nil {
 		if req := slot.preparedRequest(); req != nil {
 			return *req, nil
 		}
 	}
-	req, err := h.request(slot != nil)
+	req, err := h.request(h.KeepAlive && slot != nil)
 	if err != nil {
 		return req, err
 	}
@@ -159,8 +157,9 @@ func (h HTTP) prepare(slot *connSlot) (request, error) {
 	return req, nil
 }
 
-// reusesConn asks the Checker for a connSlot when KeepAlive is set.
-func (h HTTP) reusesConn() bool { return h.KeepAlive }
+// usesSlot asks the Checker for a connSlot: it keeps the target's request,
+// rendered once, and with KeepAlive its idle connection.
+func (h HTTP) usesSlot() bool { return true }
 
 // connect opens the connection and, for HTTPS, completes the TLS handshake. On
 // failure it returns a nil connection and the failed Result.

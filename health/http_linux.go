@@ -14,26 +14,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startProbe starts a keep-alive HTTP probe without TLS on the Checker's
-// poller (see starter): the scheduler sends the request on the target's kept
-// connection, and the poller's goroutine reads and judges the response when
-// it arrives. Every other HTTP probe runs on a worker.
+// startProbe starts an HTTP probe without TLS on the Checker's poller (see
+// starter): the scheduler connects, or takes the target's kept connection
+// with KeepAlive, and sends the request; the poller's goroutine reads and
+// judges the response when it arrives. HTTPS probes run on a worker.
 func (h HTTP) startProbe(ctx context.Context, done func(Result)) (Result, startOutcome) {
-	if !h.KeepAlive || h.TLS || !h.Addr.IsValid() || !rawConnectable(h.Bind, h.Addr) {
+	if h.TLS || !h.Addr.IsValid() || !rawConnectable(h.Bind, h.Addr) {
 		return Result{}, runOnWorker
 	}
-	slot, p := connSlotFrom(ctx), pollerFrom(ctx)
-	if slot == nil || p == nil {
+	p := pollerFrom(ctx)
+	if p == nil {
 		return Result{}, runOnWorker
 	}
 	start := time.Now()
+	slot := connSlotFrom(ctx)
 	req, err := h.prepare(slot)
 	if err != nil {
 		return down(start, "http: %v", err), finishedNow
 	}
 	x := &httpExchange{h: h, slot: slot, p: p, req: req, start: start}
-	if c, ok := takeIdle[*bareConn](slot); ok {
-		x.conn, x.reused = c, true
+	if req.keepAlive {
+		if c, ok := takeIdle[*bareConn](slot); ok {
+			x.conn, x.reused = c, true
+		}
 	}
 	r, next, over := x.begin()
 	if over {
@@ -44,20 +47,22 @@ func (h HTTP) startProbe(ctx context.Context, done func(Result)) (Result, startO
 	return Result{}, finishesLater
 }
 
-// bareConn is a kept connection on a bare socket of the Checker's poller. Its
+// bareConn is a connection on a bare socket of the Checker's poller. Its
 // socket has SO_LINGER 0, so closing it resets the connection.
 type bareConn struct {
-	fd    int
-	inSet bool // in the poller's epoll set, disarmed
+	fd     int
+	family int
+	inSet  bool // in the poller's epoll set, disarmed
+	pooled bool // the socket may go back to the poller's idle sockets
 }
 
 func (c *bareConn) abort() { unix.Close(c.fd) }
 
-// httpExchange is a keep-alive HTTP probe as an asyncProbe: connect if the
-// target has no kept connection, send the request, receive and judge the
-// response, and keep the connection if it is fit for another request. It
-// gives the same results as HTTP.Probe, which TestHTTPKeepAlive and
-// TestHTTPMisbehaving check both ways.
+// httpExchange is an HTTP probe as an asyncProbe: connect if the target has
+// no kept connection, send the request, receive and judge the response, and
+// with KeepAlive keep the connection if it is fit for another request. It
+// gives the same results as HTTP.Probe, which TestHTTP, TestHTTPKeepAlive
+// and TestHTTPMisbehaving check both ways.
 type httpExchange struct {
 	h     HTTP
 	slot  *connSlot
@@ -82,11 +87,15 @@ const respBufSize = 2048
 // begin connects if there is no connection, then sends the request.
 func (x *httpExchange) begin() (Result, readiness, bool) {
 	if x.conn == nil {
-		pc, settled, err := x.p.dial(x.h.Bind, x.h.Addr, false, false)
+		// A socket without Bind is taken from the poller's idle sockets
+		// and, after a whole response, reset in place and put back, as a
+		// TCP check's is: that saves a socket and a close per check.
+		pooled := !x.h.Bind.IsValid() && x.h.Bind.Port() == 0
+		pc, settled, err := x.p.dial(x.h.Bind, x.h.Addr, pooled, false)
 		if pc == nil {
 			return x.fail("http: connect "+x.h.Addr.String(), err), readiness{}, true
 		}
-		x.conn = &bareConn{fd: pc.fd}
+		x.conn = &bareConn{fd: pc.fd, family: pc.family, inSet: pc.reused, pooled: pooled}
 		if !settled {
 			x.connecting = pc
 			return Result{}, x.await(unix.EPOLLOUT), false
@@ -210,10 +219,12 @@ func (x *httpExchange) receive() (Result, readiness, bool) {
 		}
 		r, reuse = down(x.start, "http: response longer than %d bytes without its end", limit), false
 	}
-	if reuse {
-		x.slot.put(x.conn)
-	} else {
-		x.conn.abort()
+	switch c := x.conn; {
+	case reuse:
+		x.slot.put(c)
+	case c.pooled && x.p.putIdle(c.fd, c.family):
+	default:
+		c.abort()
 	}
 	x.conn = nil
 	x.releaseBuf()
@@ -229,7 +240,7 @@ func (x *httpExchange) judge(b []byte) (r Result, reuse, whole bool) {
 	defer func() { br.Reset(nil); readers.Put(br) }()
 	resp, err := http.ReadResponse(br, getRequest)
 	if err == nil {
-		r, reuse = x.h.judge(context.Background(), x.start, resp, br, true)
+		r, reuse = x.h.judge(context.Background(), x.start, resp, br, x.req.keepAlive)
 	}
 	if src.starved {
 		return Result{}, false, false

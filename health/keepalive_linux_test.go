@@ -7,10 +7,10 @@ import (
 	"github.com/lvskit/lvskit/health"
 )
 
-// On Linux a Checker starts keep-alive HTTP probes on its scheduler and
-// finishes them on its shared poller: the keep-alive tests run that path too.
+// On Linux a Checker starts HTTP probes on its scheduler and finishes them on
+// its shared poller: the HTTP tests run that path too.
 func init() {
-	slotPaths = append(slotPaths, slotPath{name: "scheduler", keepAliveOnly: true, with: func(t *testing.T, p health.Prober, vals context.Context) health.Prober {
+	probePaths = append(probePaths, probePath{name: "scheduler", with: func(t *testing.T, p health.Prober, vals context.Context) health.Prober {
 		vals, stop := health.WithPoller(vals)
 		t.Cleanup(stop)
 		return started{t, p, vals}

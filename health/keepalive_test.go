@@ -60,22 +60,21 @@ func hijackAndRespond(w http.ResponseWriter, response string) net.Conn {
 
 var writeOK = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 
-// slotPath is a way a Checker runs a probe with its target's idle-connection
-// slot: HTTP.Probe on a worker, or on Linux the scheduler's start and the
-// shared poller. with returns p probed that way with the values of vals.
-type slotPath struct {
-	name          string
-	with          func(t *testing.T, p health.Prober, vals context.Context) health.Prober
-	keepAliveOnly bool // the path takes only probes with KeepAlive
+// probePath is a way a Checker runs an HTTP probe: HTTP.Probe on a worker,
+// or on Linux the scheduler's start and the shared poller. with returns p
+// probed that way with the values of vals (a target's idle-connection slot).
+type probePath struct {
+	name string
+	with func(t *testing.T, p health.Prober, vals context.Context) health.Prober
 }
 
-var slotPaths = []slotPath{{name: "Probe", with: func(_ *testing.T, p health.Prober, vals context.Context) health.Prober {
+var probePaths = []probePath{{name: "Probe", with: func(_ *testing.T, p health.Prober, vals context.Context) health.Prober {
 	return wrapCtx{p, vals}
 }}}
 
 // probeTwice probes h twice with one target's idle-connection slot, as a
 // Checker does along path, and returns both results.
-func probeTwice(t *testing.T, path slotPath, h health.HTTP, timeout time.Duration) (first, second health.Result) {
+func probeTwice(t *testing.T, path probePath, h health.HTTP, timeout time.Duration) (first, second health.Result) {
 	t.Helper()
 	ctx, closeSlot := health.WithConnSlot(t.Context())
 	defer closeSlot()
@@ -180,10 +179,7 @@ func TestHTTPKeepAlive(t *testing.T) {
 		// Bytes after the response leave the connection in an unknown state.
 		{"trailing bytes not reused", health.HTTP{Path: "/trailing", KeepAlive: true}, 3, 3, true, 3},
 	} {
-		for _, path := range slotPaths {
-			if path.keepAliveOnly && !tc.h.KeepAlive {
-				continue
-			}
+		for _, path := range probePaths {
 			t.Run(tc.name+" "+path.name, func(t *testing.T) {
 				requests.Store(0)
 				o0, c0 := opened.Load(), closed.Load()
@@ -215,7 +211,7 @@ func TestHTTPKeepAlive(t *testing.T) {
 func TestHTTPSKeepAlive(t *testing.T) {
 	noLeaks(t)
 	addr, opened, _ := countingServer(t, writeOK, true)
-	first, second := probeTwice(t, slotPaths[0], health.HTTP{Addr: addr, TLS: true, InsecureSkipVerify: true, KeepAlive: true}, 5*time.Second)
+	first, second := probeTwice(t, probePaths[0], health.HTTP{Addr: addr, TLS: true, InsecureSkipVerify: true, KeepAlive: true}, 5*time.Second)
 	wantResult(t, first, true, "status 200")
 	wantResult(t, second, true, "status 200")
 	if n := opened.Load(); n != 1 {

@@ -172,6 +172,14 @@ func TestHTTP(t *testing.T) {
 	t.Cleanup(srv.Close)
 	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
 	okSum := md5.Sum([]byte("service healthy"))
+	// A response whose body ends where the server closes the connection.
+	untilClose := rawServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\nservice ")
+		time.Sleep(10 * time.Millisecond)
+		io.WriteString(c, "healthy")
+		c.Close()
+	})
 
 	for _, tc := range []struct {
 		name   string
@@ -192,21 +200,30 @@ func TestHTTP(t *testing.T) {
 		{"wrong digest", health.HTTP{Path: "/ok", Digest: "00112233445566778899aabbccddeeff"}, false, "digest"},
 		{"bad path", health.HTTP{Path: "ok"}, false, "does not start with /"},
 		{"refused", health.HTTP{Addr: closedPort(t, "tcp")}, false, "connection refused"},
+		{"body until close", health.HTTP{Addr: untilClose, Regexp: regexp.MustCompile(`^service healthy$`)}, true, "body ok"},
+		{"body until close, digest", health.HTTP{Addr: untilClose, Digest: hex.EncodeToString(okSum[:])}, true, "body ok"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if !tc.h.Addr.IsValid() {
-				tc.h.Addr = addr
-			}
-			wantResult(t, probe(t, tc.h, 5*time.Second), tc.up, tc.reason)
-		})
+		for _, path := range probePaths {
+			t.Run(tc.name+" "+path.name, func(t *testing.T) {
+				if !tc.h.Addr.IsValid() {
+					tc.h.Addr = addr
+				}
+				wantResult(t, probe(t, path.with(t, tc.h, t.Context()), 5*time.Second), tc.up, tc.reason)
+			})
+		}
 	}
 
 	h := health.HTTP{Addr: addr, Path: "/ok", Host: "www.example.test", Header: http.Header{"X-Check": {"lvskit"}}}
-	wantResult(t, probe(t, h, 5*time.Second), true, "status 200")
-	seen.Lock()
-	defer seen.Unlock()
-	if seen.host != "www.example.test" || seen.header != "lvskit" {
-		t.Errorf("server saw Host %q X-Check %q", seen.host, seen.header)
+	for _, path := range probePaths {
+		seen.Lock()
+		seen.host, seen.header = "", ""
+		seen.Unlock()
+		wantResult(t, probe(t, path.with(t, h, t.Context()), 5*time.Second), true, "status 200")
+		seen.Lock()
+		if seen.host != "www.example.test" || seen.header != "lvskit" {
+			t.Errorf("%s: server saw Host %q X-Check %q", path.name, seen.host, seen.header)
+		}
+		seen.Unlock()
 	}
 }
 
@@ -265,24 +282,30 @@ func TestHTTPMisbehaving(t *testing.T) {
 		// read up to MaxBody and the connection dropped.
 		{"endless body, status only", health.HTTP{Addr: endless, MaxBody: 64 << 10}, time.Minute, true, "status 200"},
 	}
-	// A connection per check first, then KeepAlive along each path.
-	for _, path := range append([]slotPath{{name: "without keep-alive"}}, slotPaths...) {
-		endlessConns.Store(0)
-		keepAlive := path.with != nil
-		for _, tc := range cases {
-			t.Run(tc.name+" "+path.name, func(t *testing.T) {
-				if !keepAlive {
-					wantResult(t, probe(t, tc.h, tc.timeout), tc.up, tc.reason)
-					return
-				}
-				tc.h.KeepAlive = true
-				first, second := probeTwice(t, path, tc.h, tc.timeout)
-				wantResult(t, first, tc.up, tc.reason)
-				wantResult(t, second, tc.up, tc.reason)
-			})
-		}
-		if n, want := endlessConns.Load(), map[bool]int32{false: 3, true: 6}[keepAlive]; n != want {
-			t.Errorf("endless body, %s: %d connections, want %d (one per check)", path.name, n, want)
+	// A connection per check, then KeepAlive (two checks with one slot),
+	// along each path.
+	for _, path := range probePaths {
+		for _, keepAlive := range []bool{false, true} {
+			name := path.name
+			if keepAlive {
+				name += " keep-alive"
+			}
+			endlessConns.Store(0)
+			for _, tc := range cases {
+				t.Run(tc.name+" "+name, func(t *testing.T) {
+					if !keepAlive {
+						wantResult(t, probe(t, path.with(t, tc.h, t.Context()), tc.timeout), tc.up, tc.reason)
+						return
+					}
+					tc.h.KeepAlive = true
+					first, second := probeTwice(t, path, tc.h, tc.timeout)
+					wantResult(t, first, tc.up, tc.reason)
+					wantResult(t, second, tc.up, tc.reason)
+				})
+			}
+			if n, want := endlessConns.Load(), map[bool]int32{false: 3, true: 6}[keepAlive]; n != want {
+				t.Errorf("endless body, %s: %d connections, want %d (one per check)", name, n, want)
+			}
 		}
 	}
 }
