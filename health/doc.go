@@ -88,8 +88,9 @@
 // # Scaling
 //
 // One goroutine schedules all targets from a timer heap and hands due probes to
-// a pool of at most CheckerConfig.MaxConcurrent workers, so an idle target costs
-// about a kilobyte of memory, not a goroutine and a timer. Probes due close
+// a pool of at most CheckerConfig.MaxConcurrent workers (on Linux it starts
+// TCP and HTTP probes itself, below), so an idle target costs about a
+// kilobyte of memory, not a goroutine and a timer. Probes due close
 // together share a wake-up of the scheduler: a probe may start up to 1/128 of
 // its interval (or retry delay) early, 7.8 ms at 1 s, so 10k targets at 1 s
 // cost about 130 wake-ups a second rather than 10k. A target probed alone is
@@ -97,18 +98,29 @@
 //
 // On Linux the TCP probes of a running Checker connect on bare non-blocking
 // sockets that share one epoll instance the Checker owns (created by the first
-// TCP probe, closed when Run returns): no runtime poll descriptor, finalizer or
-// net.Conn per check. The scheduler starts each TCP probe itself; when the
+// such probe, closed when Run returns): no runtime poll descriptor, finalizer
+// or net.Conn per check. The scheduler starts each TCP probe itself; when the
 // kernel settles the connect inside the system call (a server on loopback or
 // close by, which answers the SYN at once), a second connect reports it and
-// the probe is finished without a worker or an epoll registration; a connect
-// still under way goes to a worker, which waits on the shared epoll. After a
-// successful check the socket is reset in place (connect with AF_UNSPEC, which
-// sends the same RST) and kept for another check, up to DefaultMaxConcurrent
-// idle sockets per address family, so a check creates and destroys no socket.
-// That costs about 40% of the CPU per check that net.Dialer costs; TCP uses
-// net.Dialer when probed outside a Checker, on other systems, and for
-// link-local addresses with a zone.
+// the probe is finished at once; a connect still under way is finished by the
+// epoll instance's goroutine when the socket reports, without a worker. After
+// a successful check the socket is reset in place (connect with AF_UNSPEC,
+// which sends the same RST) and kept for another check, up to
+// DefaultMaxConcurrent idle sockets per address family, so a check creates
+// and destroys no socket. That costs about 40% of the CPU per check that
+// net.Dialer costs; TCP uses net.Dialer when probed outside a Checker, on
+// other systems, and for link-local addresses with a zone.
+//
+// HTTP probes without TLS run the same way: the scheduler connects (or takes
+// the target's kept connection, with KeepAlive) and sends the request, which
+// is rendered once per target; the epoll goroutine reads the response as it
+// arrives and, once it is whole, parses it with net/http's ReadResponse and
+// judges it, with the same results as HTTP.Probe. No goroutine waits for a
+// response, so a slow server holds a socket and a buffer, not a stack. After a
+// whole response the socket is reset in place and kept, as TCP's. HTTPS
+// probes, and every prober outside this package, run on the workers.
+// MaxConcurrent counts every probe in flight, on a worker or on the epoll
+// instance.
 //
 // With HTTP.KeepAlive the Checker keeps one idle connection per target between
 // probes and closes it after a failed check, when the target is removed and
