@@ -52,10 +52,21 @@ func BenchmarkHTTPProbe(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer srv.Close()
 	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
-	b.Run("fresh", func(b *testing.B) { benchProbe(b, health.HTTP{Addr: addr}, b.Context()) })
-	ctx, closeSlot := health.WithConnSlot(b.Context())
-	defer closeSlot()
-	b.Run("keepalive", func(b *testing.B) { benchProbe(b, health.HTTP{Addr: addr, KeepAlive: true}, ctx) })
+	// Along each way a Checker runs the probe (on Linux: its scheduler and
+	// shared poller too), with the target's slot.
+	for _, path := range probePaths {
+		for _, keepAlive := range []bool{false, true} {
+			name := path.name + "/fresh"
+			if keepAlive {
+				name = path.name + "/keepalive"
+			}
+			b.Run(name, func(b *testing.B) {
+				ctx, closeSlot := health.WithConnSlot(b.Context())
+				defer closeSlot()
+				benchProbe(b, path.with(b, health.HTTP{Addr: addr, KeepAlive: keepAlive}, ctx), b.Context())
+			})
+		}
+	}
 }
 
 func benchProbe(b *testing.B, p health.Prober, parent context.Context) {

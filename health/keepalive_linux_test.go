@@ -10,7 +10,7 @@ import (
 // On Linux a Checker starts HTTP probes on its scheduler and finishes them on
 // its shared poller: the HTTP tests run that path too.
 func init() {
-	probePaths = append(probePaths, probePath{name: "scheduler", with: func(t *testing.T, p health.Prober, vals context.Context) health.Prober {
+	probePaths = append(probePaths, probePath{name: "scheduler", with: func(t testing.TB, p health.Prober, vals context.Context) health.Prober {
 		vals, stop := health.WithPoller(vals)
 		t.Cleanup(stop)
 		return started{t, p, vals}
@@ -20,7 +20,7 @@ func init() {
 // started probes p as a Checker's scheduler starts it, with the values of
 // vals and the deadline of the context Probe is given.
 type started struct {
-	t    *testing.T
+	t    testing.TB
 	p    health.Prober
 	vals context.Context
 }

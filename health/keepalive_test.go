@@ -65,10 +65,10 @@ var writeOK = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io
 // probed that way with the values of vals (a target's idle-connection slot).
 type probePath struct {
 	name string
-	with func(t *testing.T, p health.Prober, vals context.Context) health.Prober
+	with func(t testing.TB, p health.Prober, vals context.Context) health.Prober
 }
 
-var probePaths = []probePath{{name: "Probe", with: func(_ *testing.T, p health.Prober, vals context.Context) health.Prober {
+var probePaths = []probePath{{name: "Probe", with: func(_ testing.TB, p health.Prober, vals context.Context) health.Prober {
 	return wrapCtx{p, vals}
 }}}
 
