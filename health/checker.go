@@ -132,7 +132,7 @@ type Status struct {
 // Checker probes many targets on their own intervals with a single scheduler: a
 // timer heap ordered by next probe time feeds a pool of at most MaxConcurrent
 // worker goroutines, so idle targets cost memory only, not goroutines or timers.
-// On Linux the scheduler starts TCP probes and keep-alive HTTP probes itself,
+// On Linux the scheduler starts TCP probes and HTTP probes without TLS itself,
 // and those that have to wait finish on a shared epoll instance: they need
 // no worker at all.
 type Checker struct {
@@ -167,7 +167,7 @@ type target struct {
 	retries          int // retries spent on the current failing check
 	probes, failures uint64
 	history          []Result
-	removed          bool // the heap drops it when its time comes
+	removed          atomic.Bool // set under mu; the heap drops it when its time comes
 	watchers         []*watcher
 	slot             *connSlot // the idle connection kept between probes, if the prober asks
 }
@@ -293,7 +293,7 @@ func (c *Checker) Remove(id string) error {
 		return nil
 	}
 	delete(c.targets, id)
-	t.removed = true
+	t.removed.Store(true)
 	if t.slot != nil {
 		t.slot.close()
 	}
@@ -393,6 +393,12 @@ loop:
 				case <-ctx.Done():
 					break loop
 				}
+				// Removed since it was popped (the wait above can be long):
+				// a probe now would open a connection for nobody.
+				if t.removed.Load() {
+					<-c.inFlight
+					continue
+				}
 				if !c.start(ctx, t) {
 					continue
 				}
@@ -448,9 +454,9 @@ loop:
 }
 
 // starter is a Prober that the scheduler can start without blocking (on
-// Linux: TCP, and HTTP with KeepAlive and without TLS). A probe that would
-// wait (for a connect, a response) goes on as an asyncProbe on the shared
-// poller, and so costs no goroutine and no hand-off to a worker.
+// Linux: TCP, and HTTP without TLS). A probe that would wait (for a connect,
+// a response) goes on as an asyncProbe on the shared poller, and so costs no
+// goroutine and no hand-off to a worker.
 type starter interface {
 	// startProbe starts the probe. ctx carries its deadline and the
 	// Checker's values, and ends when startProbe returns.
@@ -519,7 +525,7 @@ func (c *Checker) finish(ctx context.Context, t *target, r Result, start time.Ti
 func (c *Checker) record(t *target, r Result, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t.removed {
+	if t.removed.Load() {
 		return
 	}
 	t.probes++
@@ -695,7 +701,7 @@ func (h *dueHeap) pop() dueEntry {
 // may start at now: due, or due within their early margin.
 func (h *dueHeap) popDue(now int64, ready []*target) []*target {
 	for len(*h) > 0 && (*h)[0].at-(*h)[0].early <= now {
-		if e := h.pop(); !e.t.removed {
+		if e := h.pop(); !e.t.removed.Load() {
 			ready = append(ready, e.t)
 		}
 	}

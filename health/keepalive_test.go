@@ -226,34 +226,45 @@ func TestCheckerKeepAlive(t *testing.T) {
 	addr, opened, closed := countingServer(t, writeOK, false)
 	c := health.NewChecker(nil)
 	for i := range 2 {
-		if err := c.Add(health.Target{ID: fmt.Sprint("web", i), Prober: health.HTTP{Addr: addr, KeepAlive: true}, Interval: 10 * time.Millisecond, Warmup: -1}); err != nil {
+		// The timeout is far above the interval: a check that timed out on a
+		// busy machine would close its connection and open another.
+		if err := c.Add(health.Target{ID: fmt.Sprint("web", i), Prober: health.HTTP{Addr: addr, KeepAlive: true}, Interval: 10 * time.Millisecond, Timeout: 5 * time.Second, Warmup: -1}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- c.Run(ctx) }()
-	for !probedAtLeast(c, 5) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, func() bool { return probedAtLeast(c, 5) }, func() string { return fmt.Sprintf("not five probes of each target: %+v", c.Snapshot()) })
 	if n := opened.Load(); n != 2 {
 		t.Errorf("%d connections for two targets, want 2", n)
 	}
 	if err := c.Remove("web0"); err != nil {
 		t.Fatal(err)
 	}
-	for closed.Load() != 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, func() bool { return closed.Load() == 1 }, func() string {
+		return fmt.Sprintf("web0 removed: %d connections closed of %d, want 1", closed.Load(), opened.Load())
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for closed.Load() != 2 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitUntil(t, func() bool { return closed.Load() == opened.Load() }, func() string {
+		return fmt.Sprintf("Run returned: %d connections closed of %d", closed.Load(), opened.Load())
+	})
 	if n := opened.Load(); n != 2 {
 		t.Errorf("%d connections in all, want 2", n)
+	}
+}
+
+// waitUntil polls cond until it holds, and fails the test with failure's
+// description if it does not within 10 s.
+func waitUntil(t *testing.T, cond func() bool, failure func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %s", failure())
+		}
 	}
 }
 
