@@ -18,7 +18,7 @@ func init() {
 }
 
 // started probes p as a Checker's scheduler starts it, with the values of
-// vals and the deadline of the context Probe is given.
+// vals added to the context Probe is given.
 type started struct {
 	t    testing.TB
 	p    health.Prober
@@ -26,10 +26,7 @@ type started struct {
 }
 
 func (s started) Probe(ctx context.Context) health.Result {
-	d, _ := ctx.Deadline()
-	vctx, cancel := context.WithDeadline(s.vals, d)
-	defer cancel()
-	r, ok := health.StartProbe(vctx, s.p)
+	r, ok := health.StartProbe(withValues{ctx, s.vals}, s.p)
 	if !ok {
 		s.t.Errorf("%T not started by the scheduler", s.p)
 	}

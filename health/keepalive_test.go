@@ -82,20 +82,28 @@ func probeTwice(t *testing.T, path probePath, h health.HTTP, timeout time.Durati
 	return probe(t, p, timeout), probe(t, p, timeout)
 }
 
-// wrapCtx probes p with the values of vals (the slot) and the deadline of the
-// context Probe is given.
+// wrapCtx probes p with the values of vals (the slot) added to the context
+// Probe is given.
 type wrapCtx struct {
 	p    health.Prober
 	vals context.Context
 }
 
 func (w wrapCtx) Probe(ctx context.Context) health.Result {
-	d, _ := ctx.Deadline()
-	vctx, cancel := context.WithDeadline(w.vals, d)
-	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	return w.p.Probe(vctx)
+	return w.p.Probe(withValues{ctx, w.vals})
+}
+
+// withValues is a context with the values of vals, and otherwise its own.
+type withValues struct {
+	context.Context
+	vals context.Context
+}
+
+func (c withValues) Value(key any) any {
+	if v := c.vals.Value(key); v != nil {
+		return v
+	}
+	return c.Context.Value(key)
 }
 
 func TestHTTPKeepAlive(t *testing.T) {
