@@ -213,6 +213,24 @@ func TestHTTP(t *testing.T) {
 		}
 	}
 
+	// IPv6, where the host has it.
+	if ln6, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		srv6 := httptest.NewUnstartedServer(mux)
+		srv6.Listener.Close()
+		srv6.Listener = ln6
+		srv6.Start()
+		t.Cleanup(srv6.Close)
+		h6 := health.HTTP{Addr: netip.MustParseAddrPort(ln6.Addr().String()), Path: "/ok"}
+		for _, path := range probePaths {
+			wantResult(t, probe(t, path.with(t, h6, t.Context()), 5*time.Second), true, "status 200")
+			seen.Lock()
+			if want := ln6.Addr().String(); seen.host != want {
+				t.Errorf("%s, IPv6: server saw Host %q, want %q", path.name, seen.host, want)
+			}
+			seen.Unlock()
+		}
+	}
+
 	h := health.HTTP{Addr: addr, Path: "/ok", Host: "www.example.test", Header: http.Header{"X-Check": {"lvskit"}}}
 	for _, path := range probePaths {
 		seen.Lock()
