@@ -84,7 +84,9 @@ type HTTP struct {
 	// Digest is the hex MD5 of the whole body that must match (digest, as printed
 	// by keepalived's genhash). A body longer than MaxBody fails it.
 	Digest string
-	// MaxBody bounds the body read; default DefaultMaxBody.
+	// MaxBody bounds the body read; default DefaultMaxBody. A Checker on
+	// Linux buffers at most MaxBody plus 64 KiB of a response, so there a
+	// response whose headers are longer than 64 KiB fails the check.
 	MaxBody int64
 
 	// KeepAlive reuses one connection per target between checks (HTTP/1.1

@@ -175,13 +175,16 @@ func (x *httpExchange) receive() (Result, readiness, bool) {
 	b := *x.buf
 	limit := x.h.maxResponse()
 	for !x.eof {
-		if len(b) == cap(b) {
+		// Grow may round the capacity up: read no further than limit.
+		room := min(cap(b), limit) - len(b)
+		if room == 0 {
 			if len(b) >= limit {
 				break
 			}
 			b = slices.Grow(b, min(cap(b), limit-len(b)))
+			room = min(cap(b), limit) - len(b)
 		}
-		n, err := rawIO(unix.SYS_READ, x.conn.fd, b[len(b):cap(b)])
+		n, err := rawIO(unix.SYS_READ, x.conn.fd, b[len(b):len(b)+room])
 		if err == unix.EINTR {
 			continue
 		}
@@ -196,7 +199,7 @@ func (x *httpExchange) receive() (Result, readiness, bool) {
 			return x.fail("http: read response", err), readiness{}, true
 		}
 		x.eof = n == 0
-		short := n < cap(b)-len(b)
+		short := n < room
 		b = b[:len(b)+n]
 		if short {
 			break // most likely all there is: parse before another read

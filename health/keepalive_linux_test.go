@@ -1,8 +1,13 @@
 package health_test
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lvskit/lvskit/health"
 )
@@ -31,4 +36,19 @@ func (s started) Probe(ctx context.Context) health.Result {
 		s.t.Errorf("%T not started by the scheduler", s.p)
 	}
 	return r
+}
+
+// TestHTTPScheduledLongHeaders: the scheduler's path buffers at most MaxBody
+// plus 64 KiB of a response (HTTP.MaxBody), so headers longer than that fail
+// the check there, without waiting for its deadline.
+func TestHTTPScheduledLongHeaders(t *testing.T) {
+	noLeaks(t)
+	addr := rawServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Pad: "+strings.Repeat("a", 70<<10)+"\r\nContent-Length: 2\r\n\r\nok")
+		io.Copy(io.Discard, c)
+	})
+	scheduler := probePaths[len(probePaths)-1]
+	p := scheduler.with(t, health.HTTP{Addr: addr, MaxBody: 1000}, t.Context())
+	wantResult(t, probe(t, p, time.Minute), false, "longer than 66537 bytes")
 }
