@@ -33,6 +33,9 @@ func BenchmarkTCPProbe(b *testing.B) {
 	}()
 	p := health.TCP{Addr: netip.MustParseAddrPort(ln.Addr().String())}
 	b.Run("dialer", func(b *testing.B) { benchProbe(b, p, b.Context()) })
+	for _, path := range probePaths[1:] { // on Linux, the scheduler's start
+		b.Run(path.name, func(b *testing.B) { benchProbe(b, path.with(b, p, b.Context()), b.Context()) })
+	}
 	if connect, stop, err := health.SharedPoller(); err == nil {
 		defer stop()
 		b.Run("poller", func(b *testing.B) {

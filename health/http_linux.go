@@ -90,12 +90,12 @@ func (x *httpExchange) begin() (Result, readiness, bool) {
 		// A socket without Bind is taken from the poller's idle sockets
 		// and, after a whole response, reset in place and put back, as a
 		// TCP check's is: that saves a socket and a close per check.
-		pooled := !x.h.Bind.IsValid() && x.h.Bind.Port() == 0
-		pc, settled, err := x.p.dial(x.h.Bind, x.h.Addr, pooled, false)
-		if pc == nil {
+		pc := &pendingConnect{p: x.p, pooled: !x.h.Bind.IsValid() && x.h.Bind.Port() == 0}
+		made, settled, err := pc.dial(x.h.Bind, x.h.Addr, false)
+		if !made {
 			return x.fail("http: connect "+x.h.Addr.String(), err), readiness{}, true
 		}
-		x.conn = &bareConn{fd: pc.fd, family: pc.family, inSet: pc.reused, pooled: pooled}
+		x.conn = &bareConn{fd: pc.fd, family: pc.family, inSet: pc.reused, pooled: pc.pooled}
 		if !settled {
 			x.connecting = pc
 			return Result{}, x.await(unix.EPOLLOUT), false

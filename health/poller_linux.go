@@ -260,43 +260,44 @@ type pendingConnect struct {
 // released; otherwise the pendingConnect to wait for.
 func (p *poller) startConnect(t TCP) (*pendingConnect, error) {
 	bound := t.Bind.IsValid() || t.Bind.Port() != 0
-	pc, settled, err := p.dial(t.Bind, t.Addr, !bound && !t.Graceful, t.Graceful)
-	if pc == nil {
+	pc := pendingConnect{p: p, pooled: !bound && !t.Graceful}
+	made, settled, err := pc.dial(t.Bind, t.Addr, t.Graceful)
+	switch {
+	case !made:
 		return nil, err
-	}
-	if settled {
+	case settled:
 		pc.release(err)
 		return nil, err
 	}
-	return pc, nil
+	pending := pc // a copy, so that pc stays on the stack when settled
+	return &pending, nil
 }
 
 // dial starts connecting a non-blocking socket from bind to addr: a reset
-// one the poller keeps if pooled, else a new one, which resets on close
-// unless graceful. It returns no pendingConnect if it could not make a
-// socket; otherwise settled reports that the connect is over, with err its
-// outcome, and is false while the handshake is under way.
-func (p *poller) dial(bind, addr netip.AddrPort, pooled, graceful bool) (pc *pendingConnect, settled bool, err error) {
-	pc = &pendingConnect{p: p, pooled: pooled}
+// one the poller keeps if pc.pooled, else a new one, which resets on close
+// unless graceful. made is false if it could not make a socket; otherwise
+// settled reports that the connect is over, with err its outcome, and is
+// false while the handshake is under way.
+func (pc *pendingConnect) dial(bind, addr netip.AddrPort, graceful bool) (made, settled bool, err error) {
 	sa := sockaddr(addr)
 	pc.family = sa.family
-	pc.fd, pc.reused = p.takeIdle(pc.family, pc.pooled)
+	pc.fd, pc.reused = pc.p.takeIdle(pc.family, pc.pooled)
 	if !pc.reused {
 		pc.fd, err = unix.Socket(pc.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 		if err != nil {
-			return nil, true, os.NewSyscallError("socket", err)
+			return false, true, os.NewSyscallError("socket", err)
 		}
 		// Set before connecting so that every way out, a timeout included,
 		// resets rather than leaving a FIN exchange and TIME_WAIT behind.
 		if !graceful {
 			if err := unix.SetsockoptLinger(pc.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
 				unix.Close(pc.fd)
-				return nil, true, os.NewSyscallError("setsockopt SO_LINGER", err)
+				return false, true, os.NewSyscallError("setsockopt SO_LINGER", err)
 			}
 		}
 	}
 	settled, err = pc.begin(bind, bind.IsValid() || bind.Port() != 0, &sa)
-	return pc, settled, err
+	return true, settled, err
 }
 
 // begin binds if asked and connects; settled is false while the handshake is
