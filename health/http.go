@@ -233,10 +233,7 @@ func (h HTTP) judge(ctx context.Context, start time.Time, resp *http.Response, b
 	if !h.statusOK(resp.StatusCode) {
 		return down(start, "http: status %d not in %s", resp.StatusCode, h.statusList()), false
 	}
-	limit := h.MaxBody
-	if limit <= 0 {
-		limit = DefaultMaxBody
-	}
+	limit := h.maxBody()
 	keep := keepAlive && !resp.Close
 	if h.Regexp == nil && h.Digest == "" {
 		if !keep {
@@ -273,6 +270,14 @@ func (h HTTP) judge(ctx context.Context, start time.Time, resp *http.Response, b
 		}
 	}
 	return up(start, NoWeight, "http: status %d, body ok", resp.StatusCode), keep && !truncated && br.Buffered() == 0
+}
+
+// maxBody is MaxBody or its default.
+func (h HTTP) maxBody() int64 {
+	if h.MaxBody <= 0 {
+		return DefaultMaxBody
+	}
+	return h.MaxBody
 }
 
 // getRequest is the request http.ReadResponse is told the response answers.

@@ -278,11 +278,7 @@ func (x *httpExchange) releaseBuf() {
 // maxResponse bounds the bytes an exchange buffers: the body HTTP.Probe would
 // read (MaxBody and one byte to tell it is longer) and room for the headers.
 func (h HTTP) maxResponse() int {
-	limit := h.MaxBody
-	if limit <= 0 {
-		limit = DefaultMaxBody
-	}
-	return int(limit) + 1 + 64<<10
+	return int(h.maxBody()) + 1 + 64<<10
 }
 
 // received reads the bytes of a response received so far. Reading past them
