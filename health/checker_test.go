@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -456,6 +457,56 @@ func TestCheckerStopsEverything(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckerRemovedWhileWaiting removes a target whose due probe waits for
+// a place among MaxConcurrent: it is not probed when the place frees up.
+func TestCheckerRemovedWhileWaiting(t *testing.T) {
+	noLeaks(t)
+	started, release := make(chan struct{}, 10), make(chan struct{})
+	var blockerCalls, removedCalls atomic.Int32
+	blocker := health.ProberFunc(func(ctx context.Context) health.Result {
+		if blockerCalls.Add(1) == 1 {
+			started <- struct{}{}
+			<-release // holds the only place until the test lets go
+		}
+		return health.Result{Up: true}
+	})
+	removed := health.ProberFunc(func(ctx context.Context) health.Result {
+		removedCalls.Add(1)
+		return health.Result{Up: true}
+	})
+	c := health.NewChecker(&health.CheckerConfig{MaxConcurrent: 1})
+	// Both are due at once, so the scheduler takes them in one batch and
+	// waits with "removed" for the place "blocker" holds.
+	for _, tg := range []health.Target{
+		{ID: "blocker", Prober: blocker, Interval: 20 * time.Millisecond, Timeout: time.Hour, Warmup: -1},
+		{ID: "removed", Prober: removed, Interval: 20 * time.Millisecond, Timeout: time.Hour, Warmup: -1},
+	} {
+		if err := c.Add(tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	<-started
+	if err := c.Remove("removed"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	// The blocker's next probe starts only after the scheduler has dealt
+	// with the waiting one.
+	for blockerCalls.Load() < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := removedCalls.Load(); n != 0 {
+		t.Errorf("removed target probed %d times after Remove", n)
 	}
 }
 
