@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -123,13 +124,18 @@ ipvsadm -C; ip addr flush dev eth0; ip addr add 10.0.0.1/24 dev eth0
 	}
 }
 
-// splitSections cuts the guest output at "=== NAME" / "=== end" markers.
+// splitSections cuts the guest output at "=== NAME" / "=== end" markers,
+// leaving out keepalived's console log lines.
 func splitSections(out string) map[string][]string {
 	m := map[string][]string{}
 	var cur string
 	for _, l := range strings.Split(out, "\n") {
 		l = strings.TrimRight(l, "\r")
 		switch {
+		case keepalivedConsoleLine.MatchString(l):
+			// keepalived -l logs to /dev/console, the guest's console that
+			// also carries the script's output, so its lines can land in
+			// any section.
 		case l == "=== end":
 			cur = ""
 		case strings.HasPrefix(l, "=== "):
@@ -141,6 +147,10 @@ func splitSections(out string) map[string][]string {
 	}
 	return m
 }
+
+// keepalivedConsoleLine matches a line keepalived logs to the console, such
+// as "Keepalived_healthcheckers[593]: send ICMP packet fail".
+var keepalivedConsoleLine = regexp.MustCompile(`^Keepalived(_[a-z]+)?\[[0-9]+\]: `)
 
 // normalise keeps the services and destinations of an ipvsadm -Ln listing
 // (not its header), each service followed by its destinations in sorted
@@ -165,4 +175,13 @@ func normalise(lines []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func TestSplitSections(t *testing.T) {
+	out := "boot noise\r\n=== a\r\nline 1\r\nKeepalived_healthcheckers[593]: send ICMP packet fail\r\nKeepalived[12]: Stopping\r\nline 2\r\n=== end\r\n=== b\r\n=== end\r\n"
+	got := splitSections(out)
+	want := map[string][]string{"a": {"line 1", "line 2"}, "b": {}}
+	if len(got) != len(want) || !slices.Equal(got["a"], want["a"]) || got["b"] == nil || len(got["b"]) != 0 {
+		t.Errorf("splitSections = %q, want %q", got, want)
+	}
 }
