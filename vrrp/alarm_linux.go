@@ -43,8 +43,17 @@ type wheelAlarm struct {
 	w        *wheel
 	fire     func()
 	deadline int64 // CLOCK_MONOTONIC nanoseconds
+	exact    bool  // set without lateness: the event loop holds for it (holdAhead)
 	index    int   // position in w.queue; -1 when not scheduled
 }
+
+// holdAhead is how long before an exact deadline (a master-down timer, a
+// preempt delay) the event loop stops waiting on the runtime's poller and
+// blocks in epoll_wait itself. A wake-up through the poller costs 10–30 µs
+// more than one in epoll_wait (BenchmarkAlarmLateness, BENCHMARKS.md); for a
+// failover that is worth a thread for 2 ms. A healthy backup never gets this close: every
+// advert pushes its deadline at least two intervals away.
+const holdAhead = 2 * time.Millisecond
 
 func monotonicNow() int64 {
 	var ts unix.Timespec
@@ -62,7 +71,7 @@ func (w *wheel) add(fire func()) (*wheelAlarm, error) {
 		if err != nil {
 			return nil, os.NewSyscallError("timerfd_create", err)
 		}
-		if err := sharedLoop.addLast(fd, func() { w.expired(fd) }); err != nil {
+		if err := sharedLoop.addTimer(fd, func() { w.expired(fd) }, w.hold); err != nil {
 			unix.Close(fd)
 			return nil, err
 		}
@@ -80,6 +89,7 @@ func (a *wheelAlarm) set(d, late time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	a.deadline = monotonicNow() + int64(d)
+	a.exact = late <= 0
 	if g := int64(late); g > 0 {
 		a.deadline = (a.deadline + g - 1) / g * g
 	}
@@ -117,8 +127,9 @@ func (a *wheelAlarm) close() {
 	unix.Close(fd)
 }
 
-// program makes sure the timerfd fires no later than the earliest deadline.
-// Called with w.mu held.
+// program makes sure the timerfd fires no later than the earliest deadline,
+// or holdAhead before it when that deadline is exact, so that the event loop
+// is woken in time to hold for it. Called with w.mu held.
 //
 // It only ever moves the timerfd earlier. A backup's every received advert
 // pushes its master-down deadline later; re-programming the timerfd for each
@@ -129,7 +140,11 @@ func (w *wheel) program() {
 	if len(w.queue) == 0 || w.users == 0 {
 		return
 	}
-	next := w.queue[0].deadline
+	head := w.queue[0]
+	next := head.deadline
+	if early := next - int64(holdAhead); head.exact && early > monotonicNow() {
+		next = early
+	}
 	if w.armedAt != 0 && w.armedAt <= next {
 		return
 	}
@@ -137,6 +152,18 @@ func (w *wheel) program() {
 	// A deadline already past expires at once.
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(next)}
 	_ = unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &spec, nil) // only fails for an invalid fd or spec
+}
+
+// hold reports how long the event loop should block in epoll_wait for the
+// earliest deadline: when it is exact and at most holdAhead away.
+func (w *wheel) hold() (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.queue) == 0 || !w.queue[0].exact {
+		return 0, false
+	}
+	d := time.Duration(w.queue[0].deadline - monotonicNow())
+	return max(d, 0), d <= holdAhead
 }
 
 // expired runs on the event loop when the timerfd fd has expired: it fires

@@ -66,7 +66,10 @@
 // recvmmsg, before any timer of the same round fires, so a process that was off
 // the CPU longer than Master_Down_Interval (stopped, or a VM whose CPU was taken
 // away) while its master kept advertising reads those adverts and stays backup,
-// as keepalived does. With VirtualMAC, adverts leave from a macvlan
+// as keepalived does. The loop waits on the Go runtime's poller, which costs an
+// idle process least, except in the last 2 ms before a master-down timer or a
+// preempt delay expires: then it blocks in epoll_wait itself, whose wake-up is
+// 10–30 µs faster, because a takeover is likely to follow. With VirtualMAC, adverts leave from a macvlan
 // (VirtualMACInterface, or VirtualMACName) with the RFC 5798 section 7.3 MAC, and
 // keepalived's ARP settings make the VIPs placed on it answer with that MAC; the
 // Conn also listens on it, because the macvlan driver keeps frames from the shared

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,7 +15,9 @@ import (
 // runtime's poller rather than in a blocking epoll_wait: a goroutine blocked in
 // a system call keeps its P, and while any P is busy the runtime's sysmon
 // never sleeps for long, which cost an idle backup of 1000 instances a third
-// of its CPU (measured with perf; see BENCHMARKS.md).
+// of its CPU (measured with perf; see BENCHMARKS.md). The exception is the
+// last moments before an exact timer (the wheel's hold): a takeover is then
+// likely, and a wake-up straight from epoll_wait is the faster one.
 //
 // It is package state for the reasons sharedSockets is, and runs only while
 // something is registered.
@@ -26,6 +29,8 @@ type ioLoop struct {
 	run      *loopRun          // nil while nothing is registered
 	passes   int64             // epoll_wait rounds completed by any run
 	passed   *sync.Cond
+	hold     func() (time.Duration, bool) // the timer's, while registered
+	holds    int64                        // rounds that waited in epoll_wait itself
 }
 
 // loopRun is one epoll set and the goroutine waiting on it, from the first
@@ -40,6 +45,9 @@ type loopRun struct {
 type handler struct {
 	run  func()
 	last bool // runs after the round's other handlers
+	// hold, if set, says when the loop should wait in epoll_wait itself, and
+	// for at most how long, instead of on the runtime's poller.
+	hold func() (time.Duration, bool)
 }
 
 // add registers fd; handle runs on the event loop whenever fd is readable
@@ -48,14 +56,14 @@ func (l *ioLoop) add(fd int, handle func()) error {
 	return l.register(fd, handler{run: handle})
 }
 
-// addLast registers fd like add, but its handler runs after every other
-// handler that is ready in the same round. The timer wheel is registered so:
-// after the process was off the CPU for a while, the adverts that arrived
-// meanwhile are read before master-down alarms fire — otherwise every backup
-// whose advert is still queued behind others would take over after a stall
-// shorter than Master_Down_Interval.
-func (l *ioLoop) addLast(fd int, handle func()) error {
-	return l.register(fd, handler{run: handle, last: true})
+// addTimer registers the timer wheel's fd. Its handler runs after every other
+// handler that is ready in the same round: after the process was off the CPU
+// for a while, the adverts that arrived meanwhile are read before master-down
+// alarms fire — otherwise every backup whose advert is still queued behind
+// others would take over after a stall shorter than Master_Down_Interval.
+// Before each wait the loop asks hold whether to block in epoll_wait itself.
+func (l *ioLoop) addTimer(fd int, handle func(), hold func() (time.Duration, bool)) error {
+	return l.register(fd, handler{run: handle, last: true, hold: hold})
 }
 
 func (l *ioLoop) register(fd int, h handler) error {
@@ -71,6 +79,9 @@ func (l *ioLoop) register(fd int, h handler) error {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	l.handlers[int32(fd)] = h
+	if h.hold != nil {
+		l.hold = h.hold
+	}
 	return nil
 }
 
@@ -85,6 +96,9 @@ func (l *ioLoop) remove(fd int) {
 		return
 	}
 	_ = unix.EpollCtl(run.epfd, unix.EPOLL_CTL_DEL, fd, nil) // fd is registered: cannot fail
+	if l.handlers[int32(fd)].hold != nil {
+		l.hold = nil
+	}
 	delete(l.handlers, int32(fd))
 	// Wait until the loop is past any round that may still run the handler.
 	until := l.passes + 1
@@ -164,8 +178,16 @@ func (l *ioLoop) serve(run *loopRun) {
 	}
 	var drain [8]byte
 	var due []func() // this round's handlers, in the order they run
+	var hold func() (time.Duration, bool)
+	var held bool
 	for {
-		if err := rc.Read(ready); err != nil {
+		held = false
+		if d, ok := holdFor(hold); ok {
+			// Whole milliseconds, rounded up: the timerfd in the set ends the
+			// wait on time, the timeout only bounds it.
+			n, _ = unix.EpollWait(run.epfd, events, int(d/time.Millisecond)+1) // EINTR: n < 0, an empty round
+			held = true
+		} else if err := rc.Read(ready); err != nil {
 			panic("vrrp: wait for the epoll set: " + err.Error()) // the file is closed only after the loop ends
 		}
 		// One look-up under the lock per round. A handler removed after it
@@ -192,9 +214,22 @@ func (l *ioLoop) serve(run *loopRun) {
 		l.passes++
 		l.passed.Broadcast()
 		stop := run.stopping
+		hold = l.hold
+		if held {
+			l.holds++
+		}
 		l.mu.Unlock()
 		if stop {
 			return
 		}
 	}
+}
+
+// holdFor asks hold, outside l.mu (the wheel calls into the loop under its
+// own lock), whether the next wait should be in epoll_wait itself.
+func holdFor(hold func() (time.Duration, bool)) (time.Duration, bool) {
+	if hold == nil {
+		return 0, false
+	}
+	return hold()
 }

@@ -88,7 +88,7 @@ func TestLoopLastHandlersRunAfterTheOthers(t *testing.T) {
 	}
 	for _, err := range []error{
 		sharedLoop.add(gate[0], handle(gate[0], "gate", func() { close(entered); <-release })),
-		sharedLoop.addLast(timer[0], handle(timer[0], "timer", func() { close(timerRan) })),
+		sharedLoop.addTimer(timer[0], handle(timer[0], "timer", func() { close(timerRan) }), nil),
 		sharedLoop.add(socket[0], handle(socket[0], "socket", func() {})),
 	} {
 		if err != nil {
