@@ -20,7 +20,8 @@ type Manager struct {
 	log     *slog.Logger
 	ifindex uint32
 
-	cmd   *netlink.Conn // requests; netlink.Conn serialises Execute itself
+	cmd   *netlink.Conn // requests; used only under mu (or before the watcher starts)
+	adds  requester     // adds and removes on cmd
 	watch *netlink.Conn // address events
 	done  chan struct{} // closed when the watcher has returned
 
@@ -63,6 +64,9 @@ func New(cfg Config) (*Manager, error) {
 		m.cmd.Close()
 		m.watch.Close()
 		return nil, err
+	}
+	if m.adds.raw, err = m.cmd.SyscallConn(); err != nil {
+		return fail(opError("dial rtnetlink", cfg.Interface, err))
 	}
 	if m.ifindex, err = linkIndex(m.cmd, cfg.Interface); err != nil {
 		return fail(err)
@@ -253,7 +257,9 @@ func (m *Manager) restore(p netip.Prefix) {
 
 // resync re-adds every owned address missing from the interface.
 func (m *Manager) resync() {
+	m.mu.Lock() // cmd is used only under mu
 	present, err := m.list()
+	m.mu.Unlock()
 	if err != nil {
 		m.log.Error("vip: resync: list addresses", "interface", m.cfg.Interface, "err", err)
 		return
@@ -295,12 +301,13 @@ func (m *Manager) isStale(a addr) bool {
 	return m.cfg.Label != "" && a.prefix.Addr().Is4() && a.label == m.cfg.Label
 }
 
+// add and del are called with m.mu held, or before the watcher starts.
 func (m *Manager) add(p netip.Prefix) error {
-	return m.execute(unix.RTM_NEWADDR, netlink.Create|netlink.Excl, m.message(p))
+	return m.request(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL, m.message(p))
 }
 
 func (m *Manager) del(p netip.Prefix) error {
-	return m.execute(unix.RTM_DELADDR, 0, m.message(p))
+	return m.request(unix.RTM_DELADDR, 0, m.message(p))
 }
 
 func (m *Manager) message(p netip.Prefix) addrMessage {
@@ -316,16 +323,12 @@ func (m *Manager) message(p netip.Prefix) addrMessage {
 	return msg
 }
 
-func (m *Manager) execute(typ netlink.HeaderType, flags netlink.HeaderFlags, msg addrMessage) error {
-	data, err := msg.marshal()
+func (m *Manager) request(typ, flags uint16, msg addrMessage) error {
+	body, err := msg.marshal()
 	if err != nil {
 		return err
 	}
-	_, err = m.cmd.Execute(netlink.Message{
-		Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Acknowledge | flags},
-		Data:   data,
-	})
-	return err
+	return m.adds.do(typ, flags, body)
 }
 
 func (m *Manager) list() ([]addr, error) {
